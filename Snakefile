@@ -1,0 +1,17 @@
+# instrumentgen: reproduce "Generating Sample-Based Musical Instruments Using Neural Audio
+# Codec Language Models" (ISMIR 2024). Snakemake executes, DVC records (dvc.yaml).
+#
+#   snakemake --cores all                                      # paper profile (GPU + internet)
+#   snakemake --profile workflow/profiles/tiny                 # offline demo
+#   snakemake --profile workflow/profiles/ci                   # end-to-end test settings
+#
+# Rules are thin: the logic lives in src/instrumentgen/ (importable, unit-tested).
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.data.input,

@@ -1,0 +1,109 @@
+"""Parameters: ``params.yaml`` plus a profile overlay, validated against a JSON schema.
+
+``params.yaml`` at the repository root is the ``paper`` profile and the single source of
+parameters. A profile ``<name>`` is the file ``workflow/profiles/<name>/params.yaml``, deep-merged
+over it (Snakemake does the merge when the workflow profile passes it as a ``--configfile``;
+:func:`load_profile` does the same for tests and benchmarks). :func:`validate_params` checks the
+merged mapping against ``workflow/schemas/params.schema.yaml``, fills the schema's defaults and
+raises :class:`ParamsError` naming the offending key and value.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+PROFILES_DIR = REPO_ROOT / "workflow" / "profiles"
+
+
+class ParamsError(ValueError):
+    """Invalid parameters: the message names the key, the value and what is allowed."""
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Extend a jsonschema validator so that ``default`` values are filled in (jsonschema FAQ)."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # noqa: ANN001 - jsonschema signature
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overlay`` into a copy of ``base`` (mappings merge, anything else replaces).
+
+    The same rule as Snakemake's ``update_config`` for ``--configfile``.
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "<top level>"
+
+
+def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Return a validated copy of ``params`` with the schema's defaults filled in.
+
+    Raises:
+        ParamsError: listing every invalid key as ``key = value: reason``.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    instance = copy.deepcopy(dict(params))
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  {_key_path(e)} = {e.instance!r}: {e.message}" for e in errors]
+        raise ParamsError("invalid parameters (params.yaml + profile overlay):\n" + "\n".join(lines))
+    data = instance["data"]
+    if data["pitch_min"] > data["pitch_max"]:
+        raise ParamsError(
+            f"invalid parameters: data.pitch_min = {data['pitch_min']} is above "
+            f"data.pitch_max = {data['pitch_max']}"
+        )
+    if instance["profile"] == "paper" and data["source"] != "nsynth":
+        raise ParamsError("invalid parameters: the paper profile needs data.source = 'nsynth'")
+    return instance
+
+
+def available_profiles(profiles_dir: Path = PROFILES_DIR) -> list[str]:
+    """Names of the profiles that ship a ``params.yaml`` overlay."""
+    return sorted(p.parent.name for p in profiles_dir.glob("*/params.yaml") if not p.parent.is_symlink())
+
+
+def load_profile(name: str, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """Load ``root/params.yaml`` merged with profile ``name``'s overlay, validated.
+
+    Raises:
+        ParamsError: for an unknown profile (listing the known ones) or invalid parameters.
+    """
+    profiles_dir = Path(root) / "workflow" / "profiles"
+    overlay_path = profiles_dir / name / "params.yaml"
+    if not overlay_path.is_file():
+        known = ", ".join(available_profiles(profiles_dir))
+        raise ParamsError(f"unknown profile {name!r} (no {overlay_path}); known profiles: {known}")
+    base = yaml.safe_load((Path(root) / "params.yaml").read_text()) or {}
+    overlay = yaml.safe_load(overlay_path.read_text()) or {}
+    merged = deep_merge(base, overlay)
+    if merged.get("profile") != name:
+        raise ParamsError(f"{overlay_path}: profile = {merged.get('profile')!r}, expected {name!r}")
+    return validate_params(merged, Path(root) / "workflow" / "schemas" / "params.schema.yaml")

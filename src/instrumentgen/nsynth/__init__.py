@@ -1,0 +1,1 @@
+"""The NSynth dataset: its metadata conventions, download and extraction."""

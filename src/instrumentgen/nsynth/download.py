@@ -1,0 +1,272 @@
+"""Resumable HTTP downloads (stdlib ``urllib``) and SHA-256 checksum records.
+
+A download streams into ``<dest>.part``; an interrupted one resumes with an HTTP ``Range``
+request, and only a complete file (its size checked against the server's announcement) is
+moved onto ``dest``. So ``dest`` either exists complete or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+from instrumentgen.atomic import write_text_atomic
+
+log = logging.getLogger(__name__)
+
+_CONTENT_RANGE = re.compile(r"^bytes\s+(?:(?P<start>\d+)-(?P<end>\d+)|\*)/(?P<total>\d+|\*)$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DownloadError(RuntimeError):
+    """A download or a downloaded file's integrity check failed."""
+
+
+class DownloadNetworkError(DownloadError):
+    """The server could not be reached, or the connection kept failing, after all retries."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying (dropped connection, timeout, 5xx); the message is the reason."""
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human description of a network exception."""
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        if not isinstance(exc.reason, BaseException):
+            return f"URLError: {exc.reason}"
+        exc = exc.reason
+    return f"{type(exc).__name__}: {str(exc) or 'no details'}"
+
+
+def _parse_content_range(value: str | None) -> tuple[int | None, int | None]:
+    """``(start, total)`` from ``bytes START-END/TOTAL`` or ``bytes */TOTAL``; ``None`` where unknown."""
+    m = _CONTENT_RANGE.match((value or "").strip())
+    if m is None:
+        return None, None
+    start = int(m["start"]) if m["start"] is not None else None
+    total = int(m["total"]) if m["total"] != "*" else None
+    return start, total
+
+
+def _content_length(headers: http.client.HTTPMessage) -> int | None:
+    """The ``Content-Length`` header as an int, or ``None`` when absent or malformed."""
+    value = (headers.get("Content-Length") or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def remote_size(url: str, timeout: float = 60) -> int | None:
+    """Size of ``url`` from a ``HEAD`` request, or ``None`` if the server does not say."""
+    req = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return _content_length(resp.headers)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+        log.debug("HEAD %s failed: %s", url, _reason(e))
+        return None
+
+
+def _part_size(part: Path) -> int:
+    """Bytes already downloaded into ``part`` (0 if it does not exist)."""
+    return part.stat().st_size if part.exists() else 0
+
+
+def _handle_http_error(url: str, part: Path, offset: int, err: urllib.error.HTTPError,
+                       timeout: float) -> int | None:
+    """Decide what an HTTP error status means for the download.
+
+    Returns the total size when a ``416`` shows that ``part`` is already complete; returns
+    ``None`` after discarding ``part`` when the download must restart from zero; raises
+    :class:`DownloadError` for client errors and :class:`_Transient` for server errors.
+    """
+    try:
+        if err.code == 416 and offset:
+            _, total = _parse_content_range(err.headers.get("Content-Range"))
+            if total is None:
+                total = remote_size(url, timeout)
+            if total == offset:
+                return total
+            log.warning("%s: server refused to resume at byte %d (size %s); restarting", url, offset, total)
+            part.unlink()
+            return None
+        if 400 <= err.code < 500:
+            raise DownloadError(f"download of {url} failed: HTTP {err.code} {err.reason}") from err
+        raise _Transient(f"HTTP {err.code} {err.reason}") from err
+    finally:
+        err.close()
+
+
+def _open(url: str, part: Path, timeout: float) -> tuple[http.client.HTTPResponse | None, int, int | None]:
+    """Open ``url``, resuming after the bytes already in ``part``.
+
+    Returns ``(response, start, total)``: the byte offset the response body starts at (0 means
+    ``part`` is to be truncated) and the expected final size (``None`` if unknown). ``response``
+    is ``None`` when ``part`` is already complete.
+    """
+    offset = _part_size(part)
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as err:
+        total = _handle_http_error(url, part, offset, err, timeout)
+        if total is not None:
+            return None, offset, total
+        return _open(url, part, timeout)  # .part was discarded: a plain request, no recursion loop
+    if resp.status == 206:
+        start, total = _parse_content_range(resp.headers.get("Content-Range"))
+        if start != offset:
+            resp.close()
+            part.unlink(missing_ok=True)
+            raise _Transient(f"server resumed at byte {start}, expected {offset}; restarting from zero")
+        return resp, offset, total
+    if offset:
+        log.warning("%s: server ignored the Range request; restarting from zero", url)
+    return resp, 0, _content_length(resp.headers)
+
+
+def _stream(resp: http.client.HTTPResponse, part: Path, start: int, chunk_size: int, bar: tqdm) -> None:
+    """Append (``start > 0``) or write the response body to ``part``."""
+    with resp, open(part, "ab" if start else "wb") as f:
+        while chunk := resp.read(chunk_size):
+            f.write(chunk)
+            bar.update(len(chunk))
+
+
+def _check_part_size(url: str, part: Path, total: int | None) -> None:
+    """Raise if ``part`` is shorter (retry) or longer (corrupt) than the announced ``total``."""
+    if total is None:
+        return
+    size = _part_size(part)
+    if size < total:
+        raise _Transient(f"connection closed after {size} of {total} bytes")
+    if size > total:
+        part.unlink()
+        raise DownloadError(f"download of {url}: size mismatch, received {size} bytes but the server "
+                            f"announced {total}; the partial file was discarded")
+
+
+def _attempt(url: str, dest: Path, part: Path, timeout: float, chunk_size: int, progress: bool) -> None:
+    """One download attempt into ``part``; raises :class:`_Transient` on retryable failures."""
+    try:
+        resp, start, total = _open(url, part, timeout)
+        if resp is not None:
+            with tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=dest.name, disable=not progress, file=sys.stderr) as bar:
+                _stream(resp, part, start, chunk_size, bar)
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
+        raise _Transient(_reason(e)) from e
+    _check_part_size(url, part, total)
+
+
+# --------------------------------------------------------------------------- download
+
+
+def download(url: str, dest: Path, *, retries: int = 5, timeout: float = 60, chunk_size: int = 1 << 20,
+             progress: bool = True, backoff: float = 1.0) -> Path:
+    """Download ``url`` to ``dest`` via ``<dest>.part``, resuming and retrying dropped connections.
+
+    Retries up to ``retries`` times (sleeping ``backoff * 2**k`` seconds before retry ``k``),
+    each time resuming from the current ``.part`` size. Raises :class:`DownloadError` for HTTP
+    client errors (no retry) and :class:`DownloadNetworkError` when all attempts failed.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    attempts = retries + 1
+    for k in range(attempts):
+        try:
+            _attempt(url, dest, part, timeout, chunk_size, progress)
+        except _Transient as e:
+            log.warning("download of %s: attempt %d/%d failed: %s", url, k + 1, attempts, e)
+            if k + 1 == attempts:
+                raise DownloadNetworkError(
+                    f"could not download {url} after {attempts} attempt(s): {e}") from e
+            time.sleep(backoff * 2**k)
+            continue
+        os.replace(part, dest)
+        log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
+        return dest
+    raise AssertionError("unreachable")  # the loop either returns or raises
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 22, progress: bool = False) -> str:
+    """Hex SHA-256 of a file, read in chunks (optionally with a tqdm bar on stderr)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=f"sha256 {path.name}", disable=not progress, file=sys.stderr)
+    with open(path, "rb") as f, bar:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def checksum_path(path: str | os.PathLike) -> Path:
+    """The checksum record next to ``path``: ``<path>.sha256``."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def record_checksum(path: str | os.PathLike, progress: bool = False) -> str:
+    """Write ``<path>.sha256`` (``"<hex>  <filename>\\n"``, atomically) and return the hex digest."""
+    path = Path(path)
+    digest = sha256_file(path, progress=progress)
+    write_text_atomic(checksum_path(path), f"{digest}  {path.name}\n")
+    log.info("recorded SHA-256 of %s: %s", path, digest)
+    return digest
+
+
+def _read_checksum(record: Path) -> str:
+    """The hex digest stored in a checksum record; :class:`DownloadError` if malformed."""
+    fields = record.read_text().split()
+    digest = fields[0].lower() if fields else ""
+    if not _HEX64.match(digest):
+        raise DownloadError(f"{record}: not a SHA-256 record (expected '<64 hex digits>  <filename>')")
+    return digest
+
+
+def verify_checksum(path: str | os.PathLike, progress: bool = False) -> None:
+    """Check ``path`` against ``<path>.sha256``; record it there on first use.
+
+    Raises :class:`DownloadError` naming the file, the expected and the actual digest on mismatch.
+    """
+    path = Path(path)
+    record = checksum_path(path)
+    if not record.exists():
+        record_checksum(path, progress=progress)
+        return
+    expected = _read_checksum(record)
+    actual = sha256_file(path, progress=progress)
+    if actual != expected:
+        raise DownloadError(
+            f"{path}: SHA-256 mismatch: expected {expected} (from {record.name}), actual {actual}. "
+            f"The file is corrupt or was replaced; delete it (and {record.name} if the new file is "
+            f"trusted) and download it again")
+    log.info("SHA-256 of %s matches its record", path)
+
+
+def verify_size(path: str | os.PathLike, expected: int | None) -> None:
+    """Raise :class:`DownloadError` if ``expected`` is given and ``path`` has another size."""
+    if expected is None:
+        return
+    actual = Path(path).stat().st_size
+    if actual != expected:
+        raise DownloadError(f"{path}: size mismatch: expected {expected} bytes, actual {actual} bytes; "
+                            f"delete it and download it again")
