@@ -48,7 +48,7 @@ def check_range(pitch_min: int, pitch_max: int, velocities: list[int]) -> None:
 
 def prune_split(
     split_dir: str | Path, *, pitch_min: int = PIANO_MIN, pitch_max: int = PIANO_MAX,
-    velocities: list[int] = list(VELOCITIES), sample_rate: int = 16000, note_seconds: float = 4.0,
+    velocities: tuple[int, ...] | list[int] = VELOCITIES, sample_rate: int = 16000, note_seconds: float = 4.0,
     progress: bool = True,
 ):
     """Select and check the notes of one split.
@@ -60,6 +60,7 @@ def prune_split(
     Raises:
         PruneError: bad range, or WAV problems (up to ten files named, with the total count).
     """
+    velocities = list(velocities)
     check_range(pitch_min, pitch_max, velocities)
     split_dir = Path(split_dir)
     try:
@@ -93,7 +94,8 @@ def prune_split(
         more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
         raise PruneError(f"{len(problems)} bad note(s) in {split_dir}:\n  {shown}{more}")
     if not rows:
-        raise PruneError(f"{split_dir}: no notes left in MIDI {pitch_min}..{pitch_max} with velocities {velocities}")
+        raise PruneError(f"{split_dir}: no notes left in MIDI {pitch_min}..{pitch_max} "
+                         f"with velocities {velocities}")
     counts["kept"] = len(rows)
     counts["instruments"] = len({r["instrument_str"] for r in rows})
     return to_table(rows), dict(counts)

@@ -98,8 +98,8 @@ def resample_split(
     in_frames = expected_frames(sample_rate, note_seconds)
     wrong = df[(df["sample_rate"] != sample_rate) | (df["num_frames"] != in_frames)]
     if len(wrong):
-        raise ResampleError(f"{manifest}: {len(wrong)} note(s) are not {in_frames} frames at {sample_rate} Hz, "
-                            f"e.g. {wrong['note_str'].iloc[0]!r}")
+        raise ResampleError(f"{manifest}: {len(wrong)} note(s) are not {in_frames} frames at "
+                            f"{sample_rate} Hz, e.g. {wrong['note_str'].iloc[0]!r}")
     out_frames = resampled_length(in_frames, sample_rate, target_rate)
     n = len(df)
     partial = out_audio.with_name(out_audio.name + ".partial")
@@ -119,7 +119,8 @@ def resample_split(
 
     paths = df["path"].tolist()
     todo = [s for s in range(0, n, chunk_notes) if np.isnan(gains[s:s + chunk_notes]).any()]
-    args = [(str(partial), s, paths[s:s + chunk_notes], sample_rate, target_rate, quality, in_frames) for s in todo]
+    args = [(str(partial), s, paths[s:s + chunk_notes], sample_rate, target_rate, quality, in_frames)
+            for s in todo]
     bar = tqdm(total=n, initial=n - sum(len(a[2]) for a in args), desc=f"resample {out_audio.stem}",
                unit="note", disable=not progress)
     try:

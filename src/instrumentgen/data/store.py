@@ -65,8 +65,10 @@ class AudioStore:
         self.audio = np.load(audio_path, mmap_mode="r")
         self.index: pd.DataFrame = pq.read_table(index_path).to_pandas()
         if self.audio.ndim != 2 or self.audio.dtype != np.int16:
-            raise StoreError(f"{audio_path}: expected int16 [N, T], got {self.audio.dtype} {self.audio.shape}")
-        if len(self.index) != self.audio.shape[0] or not (self.index["row"].to_numpy() == np.arange(len(self.index))).all():
+            raise StoreError(f"{audio_path}: expected int16 [N, T], got {self.audio.dtype} "
+                             f"{self.audio.shape}")
+        rows = self.index["row"].to_numpy()
+        if len(rows) != self.audio.shape[0] or not (rows == np.arange(len(rows))).all():
             raise StoreError(f"{index_path}: {len(self.index)} index rows do not match the "
                              f"{self.audio.shape[0]} rows of {audio_path}")
         rates = self.index["sample_rate"].unique()
