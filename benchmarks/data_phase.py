@@ -1,0 +1,102 @@
+"""Benchmark: wall time and peak memory of the data phase for the tiny and ci profiles.
+
+    make bench            # or: .venv/bin/python benchmarks/data_phase.py [--profiles tiny ci]
+
+Each profile runs from scratch (`snakemake --profile workflow/profiles/<p> --cores 2 data`) in a
+fresh copy of the workflow in a temporary folder. Peak RSS is sampled every 50 ms over the
+whole process tree (Snakemake plus its jobs and their workers), summed, so it is the memory
+the phase needs at once; the largest single process is reported too. Results go to
+benchmarks/results/data_phase.json (targets: tiny <= 60 s, ci <= 20 s on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from instrumentgen.config import REPO_ROOT
+from instrumentgen.workspace import OFFLINE_ENV, make_workspace
+
+TARGETS_S = {"tiny": 60.0, "ci": 20.0}
+OUT = REPO_ROOT / "benchmarks" / "results" / "data_phase.json"
+
+
+def tree_rss(proc: psutil.Process) -> tuple[int, int]:
+    """(sum of RSS over ``proc`` and its descendants, largest single RSS), in bytes."""
+    total = largest = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            rss = p.memory_info().rss
+        except psutil.Error:
+            continue
+        total += rss
+        largest = max(largest, rss)
+    return total, largest
+
+
+def run_profile(profile: str, cores: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{profile}-") as tmp:
+        ws = make_workspace(Path(tmp) / "ws")
+        cmd = [str(Path(sys.executable).with_name("snakemake")), "--profile", f"workflow/profiles/{profile}",
+               "--cores", str(cores), "data"]
+        env = {**os.environ, **OFFLINE_ENV}
+        start = time.perf_counter()
+        log_path = Path(tmp) / "snakemake.log"
+        with log_path.open("w") as log_file:
+            proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+            watched = psutil.Process(proc.pid)
+            peak_total = peak_single = 0
+            while proc.poll() is None:
+                total, single = tree_rss(watched)
+                peak_total, peak_single = max(peak_total, total), max(peak_single, single)
+                time.sleep(0.05)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{profile}: snakemake failed\n{log_path.read_text()[-4000:]}")
+        notes = sum(len(json.loads(p.read_text()))
+                    for p in (ws / "data" / profile).glob("*/nsynth-*/examples.json"))
+        kept = sum(int(np.load(p, mmap_mode="r").shape[0])
+                   for p in (ws / "data" / profile / "resampled").glob("*.npy"))
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak_total / 2**20, 1),
+            "peak_single_process_rss_mb": round(peak_single / 2**20, 1), "notes_synthesized": notes,
+            "notes_resampled": kept, "target_wall_s": TARGETS_S.get(profile),
+            "meets_target": wall <= TARGETS_S.get(profile, float("inf"))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profiles", nargs="+", default=["tiny", "ci"])
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    results = {p: run_profile(p, args.cores) for p in args.profiles}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    record = {
+        "benchmark": "data phase (nsynth|synthesize -> prune -> resample), from scratch",
+        "command": "make bench",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+        "cores": args.cores,
+        "profiles": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""End to end: the data phase of the ci profile through Snakemake, re-run behaviour, lint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from instrumentgen.config import REPO_ROOT
+from instrumentgen.data.store import open_store
+from instrumentgen.workspace import make_workspace, snakemake
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+SPLITS = ("train", "valid", "test")
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """The job-count table of a dry run: ``{rule: count}`` (empty when nothing is to be done)."""
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1].split("Reasons:", 1)[0] if "Job stats:" in text else text
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def ci_workspace(tmp_path_factory) -> Path:
+    ws = make_workspace(tmp_path_factory.mktemp("ci") / "ws")
+    snakemake(ws, "--cores", "2", profile="ci")
+    return ws
+
+
+def test_ci_data_phase_outputs(ci_workspace: Path):
+    data = ci_workspace / "data" / "ci"
+    params = yaml.safe_load((ci_workspace / "workflow/profiles/ci/params.yaml").read_text())
+    instruments = {}
+    for split in SPLITS:
+        manifest = pd.read_parquet(data / "manifest" / f"{split}.parquet")
+        assert manifest["pitch"].between(21, 108).all()
+        assert set(manifest["velocity"]) <= set(params["data"]["velocities"])
+        assert manifest["instrument_family_str"].nunique() == 11
+        instruments[split] = set(manifest["instrument_str"])
+        store = open_store(data / "resampled" / split)
+        assert store.sample_rate == 24000 and store.num_frames == 12000  # 0.5 s at 24 kHz
+        assert list(store.index["note_str"]) == list(manifest["note_str"])
+        peak = np.abs(store.batch(np.arange(len(store)))).max(axis=1)
+        assert (peak > 0.01).all(), "silent notes in the store"
+        assert (ci_workspace / "logs" / "ci" / f"prune_{split}.log").is_file()
+    assert not instruments["train"] & instruments["valid"] and not instruments["train"] & instruments["test"]
+    raw = pd.concat(pd.read_json(data / "synthetic" / f"nsynth-{s}" / "examples.json", orient="index")
+                    for s in SPLITS)
+    assert (~raw["pitch"].between(21, 108)).any(), "synthetic data should exercise the pruning"
+    assert set(raw["instrument_source_str"]) == {"acoustic", "electronic", "synthetic"}
+
+
+def test_second_run_is_a_no_op(ci_workspace: Path):
+    assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {}
+
+
+def test_paper_profile_plans_the_data_phase(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    jobs = planned_jobs(snakemake(ws, "-n"))
+    assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "all": 1}
+
+
+def test_changing_a_resample_parameter_reruns_only_resample(ci_workspace: Path):
+    data = ci_workspace / "data" / "ci"
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*.parquet")}
+    overlay = ci_workspace / "workflow/profiles/ci/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    params["resample"]["quality"] = "VHQ"
+    overlay.write_text(yaml.safe_dump(params))
+    assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {"resample": 3, "all": 1}
+    snakemake(ci_workspace, "--cores", "2", profile="ci")
+    after = {p: p.stat().st_mtime_ns for p in data.rglob("*.parquet")}
+    for path, mtime in before.items():
+        changed = after[path] != mtime
+        assert changed == ("resampled" in path.parts), path
+    assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {}
+
+
+def test_snakemake_lint_clean():
+    proc = subprocess.run([BIN / "snakemake", "--lint"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_ruff_clean():
+    proc = subprocess.run([BIN / "ruff", "check", "."], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_dvc_records_the_data_stage_of_every_profile():
+    proc = subprocess.run([BIN / "dvc", "stage", "list"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for profile in ("paper", "tiny", "ci"):
+        assert f"data@{profile}" in proc.stdout
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["data"]
+    assert all(next(iter(o.values()))["persist"] for o in dvc["outs"])
+    assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
