@@ -7,6 +7,9 @@
 #
 # Rules are thin: the logic lives in src/instrumentgen/ (importable, unit-tested).
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 

@@ -53,6 +53,10 @@ def test_ci_data_phase_outputs(ci_workspace: Path):
         peak = np.abs(store.batch(np.arange(len(store)))).max(axis=1)
         assert (peak > 0.01).all(), "silent notes in the store"
         assert (ci_workspace / "logs" / "ci" / f"prune_{split}.log").is_file()
+    summary = pd.read_csv(ci_workspace / "results" / "ci" / "data" / "summary.csv")
+    assert len(summary) == 33 and summary["notes"].sum() == sum(
+        len(pd.read_parquet(data / "manifest" / f"{s}.parquet")) for s in SPLITS)
+    assert (ci_workspace / "results" / "ci" / "data" / "coverage.png").stat().st_size > 1000
     assert not instruments["train"] & instruments["valid"] and not instruments["train"] & instruments["test"]
     raw = pd.concat(pd.read_json(data / "synthetic" / f"nsynth-{s}" / "examples.json", orient="index")
                     for s in SPLITS)
@@ -67,7 +71,7 @@ def test_second_run_is_a_no_op(ci_workspace: Path):
 def test_paper_profile_plans_the_data_phase(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     jobs = planned_jobs(snakemake(ws, "-n"))
-    assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "all": 1}
+    assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "data_summary": 1, "all": 1}
 
 
 def test_changing_a_resample_parameter_reruns_only_resample(ci_workspace: Path):

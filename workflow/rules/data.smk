@@ -5,6 +5,8 @@ rule data:
     input:
         expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
         expand(f"{DATA}/resampled/{{split}}.{{ext}}", split=SPLITS, ext=["npy", "parquet"]),
+        f"{RESULTS}/data/summary.csv",
+        f"{RESULTS}/data/coverage.png",
 
 
 rule nsynth:
@@ -104,3 +106,19 @@ rule resample:
         " --target-rate {params.target_rate} --quality {params.quality}"
         " --chunk-notes {params.chunk_notes} --sample-rate {params.sample_rate}"
         " --note-seconds {params.note_seconds} --workers {threads} 2> {log}"
+
+
+rule data_summary:
+    input:
+        manifests=expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
+        code=code("data/summary.py", "data/manifest.py"),
+    output:
+        table=report(f"{RESULTS}/data/summary.csv", caption="../report/data_summary.rst", category="Data"),
+        figure=report(f"{RESULTS}/data/coverage.png", caption="../report/data_coverage.rst", category="Data"),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/data_summary.log",
+    shell:
+        "python -m instrumentgen.data.summary --manifests {input.manifests}"
+        " --table {output.table} --figure {output.figure} 2> {log}"
