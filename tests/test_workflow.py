@@ -108,3 +108,22 @@ def test_dvc_records_the_data_stage_of_every_profile():
     dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["data"]
     assert all(next(iter(o.values()))["persist"] for o in dvc["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
+
+
+def test_dvc_repro_records_the_ci_data_stage(tmp_path: Path):
+    """`dvc repro data@ci` runs Snakemake, records the outputs, and is then up to date."""
+    ws = make_workspace(tmp_path / "ws")
+    (ws / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
+    dvc = str(BIN / "dvc")
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([dvc, *args], cwd=ws, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    run("init", "--no-scm")
+    run("repro", "data@ci")
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]["data@ci"]
+    assert {o["path"] for o in lock["outs"]} == {"data/ci/manifest", "data/ci/resampled", "results/ci/data"}
+    assert "Data and pipelines are up to date" in run("status", "data@ci")
+    assert "didn't change" in run("repro", "data@ci")
