@@ -1,0 +1,38 @@
+"""Atomic writes: a failed write leaves neither a partial target nor temporary files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from instrumentgen.atomic import atomic_dir, atomic_path, write_json_atomic
+
+
+def test_atomic_path_success_and_failure(tmp_path: Path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("done")
+        assert not target.exists()
+    assert target.read_text() == "done"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "done"
+    assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path: Path):
+    target = tmp_path / "split"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(ValueError), atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+        raise ValueError
+    assert [p.name for p in target.iterdir()] == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["split"]
+
+
+def test_write_json_atomic(tmp_path: Path):
+    write_json_atomic(tmp_path / "x.json", {"b": 1, "a": [1, 2]})
+    assert (tmp_path / "x.json").read_text().startswith('{\n  "a"')
