@@ -64,6 +64,12 @@ def test_ci_data_phase_outputs(ci_workspace: Path):
     assert set(raw["instrument_source_str"]) == {"acoustic", "electronic", "synthetic"}
 
 
+def test_report_has_the_data_summary(ci_workspace: Path):
+    snakemake(ci_workspace, "--report", "report.html", profile="ci")
+    html = (ci_workspace / "report.html").read_text(errors="replace")
+    assert "coverage.png" in html and "summary.csv" in html
+
+
 def test_second_run_is_a_no_op(ci_workspace: Path):
     assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {}
 
