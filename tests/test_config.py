@@ -12,6 +12,7 @@ from instrumentgen.config import (
     REPO_ROOT,
     ParamsError,
     available_profiles,
+    check_profile_overlays,
     deep_merge,
     load_profile,
     validate_params,
@@ -49,6 +50,12 @@ def test_defaults_filled():
     assert params["variants"] == ["baseline", "random", "fixed", "magnet"]
 
 
+def test_partial_instrument_counts_named():
+    with pytest.raises(ParamsError, match=r"synthetic\.instruments_per_family = \{'train': 2\}.*'valid'"):
+        validate_params({"profile": "ci", "data": {"source": "synthetic"},
+                         "synthetic": {"instruments_per_family": {"train": 2}}})
+
+
 def test_deep_merge_overlays_nested_keys():
     merged = deep_merge({"a": {"b": 1, "c": 2}, "l": [1, 2]}, {"a": {"c": 3}, "l": [9]})
     assert merged == {"a": {"b": 1, "c": 3}, "l": [9]}
@@ -66,7 +73,7 @@ def test_unknown_profile_names_known_ones():
         ({"data": {"pitch_min": 9}}, r"data\.pitch_min = 9.*minimum of 21"),
         ({"data": {"velocities": [25, 30]}}, r"data\.velocities\.1 = 30"),
         ({"variants": ["baseline", "huge"]}, r"variants\.1 = 'huge'"),
-        ({"profile": "nightly"}, r"profile = 'nightly'"),
+        ({"profile": "Nightly build"}, r"profile = 'Nightly build'"),
         ({"resample": {"quality": "best"}}, r"resample\.quality = 'best'"),
         ({"data": {"pitch_typo": 3}}, r"pitch_typo"),
         ({"data": {"pitch_min": 60, "pitch_max": 50}}, r"pitch_min = 60 is above data\.pitch_max = 50"),
@@ -88,6 +95,23 @@ def test_snakemake_rejects_bad_params_before_any_job(tmp_path: Path):
     assert proc.returncode != 0
     assert "data.velocities.1 = 64" in proc.stdout + proc.stderr
     assert not (ws / "data").exists()
+
+
+def test_overlay_must_name_its_profile(tmp_path: Path):
+    check_profile_overlays("tiny", ["workflow/profiles/tiny/params.yaml"])
+    with pytest.raises(ParamsError, match=r"belongs to profile 'mine'.*set `profile: mine`"):
+        check_profile_overlays("paper", ["/x/workflow/profiles/mine/params.yaml"])
+
+
+def test_snakemake_refuses_an_overlay_that_would_write_into_paper(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    shutil.copytree(ws / "workflow/profiles/ci", ws / "workflow/profiles/mine")
+    overlay = ws / "workflow/profiles/mine/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    del params["profile"]
+    overlay.write_text(yaml.safe_dump(params))
+    proc = snakemake(ws, "-n", profile="mine", check=False)
+    assert proc.returncode != 0 and "set `profile: mine`" in proc.stdout + proc.stderr
 
 
 def test_snakemake_unknown_workflow_profile(tmp_path: Path):

@@ -112,14 +112,21 @@ def test_connection_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "blob.bin").exists()
 
 
-def test_size_mismatch_after_retries(tmp_path: Path) -> None:
-    cfg = _config(drop_after=1000, drop_gets=99)
+def test_drops_with_progress_do_not_use_up_retries(tmp_path: Path) -> None:
+    cfg = _config(drop_after=1000, drop_gets=3 * (FAST["retries"] + 1))
+    with serve(cfg) as base:
+        download(base + PATH, tmp_path / "blob.bin", **FAST)
+    assert (tmp_path / "blob.bin").read_bytes() == DATA
+    assert len(cfg.gets()) == 3 * (FAST["retries"] + 1) + 1
+
+
+def test_gives_up_after_retries_without_progress(tmp_path: Path) -> None:
+    cfg = _config(drop_after=0, drop_gets=99)
     with serve(cfg) as base, pytest.raises(DownloadError, match=f"of {len(DATA)} bytes") as exc:
         download(base + PATH, tmp_path / "blob.bin", **FAST)
-    assert base + PATH in str(exc.value)
+    assert base + PATH in str(exc.value) and "without progress" in str(exc.value)
     assert len(cfg.gets()) == FAST["retries"] + 1
     assert not (tmp_path / "blob.bin").exists()
-    assert (tmp_path / "blob.bin.part").stat().st_size == 3000  # kept for a later resume
 
 
 def test_verify_size(tmp_path: Path) -> None:

@@ -77,6 +77,30 @@ def test_corrupted_download_leaves_nothing(tmp_path: Path, archive_bytes: bytes)
     with serve(cfg) as base, pytest.raises(ArchiveError, match="truncated or corrupt"):
         fetch.fetch_split(SPLIT, base_url=base, **dirs, **FAST)
     assert os.listdir(dirs["out_root"]) == []
+    assert not checksum_path(dirs["archive_dir"] / NAME).exists()  # a corrupt archive is never recorded
+
+
+def test_good_archive_replaces_a_corrupt_one(tmp_path: Path, archive_bytes: bytes) -> None:
+    dirs = _dirs(tmp_path)
+    dirs["archive_dir"].mkdir(parents=True, exist_ok=True)
+    archive = dirs["archive_dir"] / NAME
+    archive.write_bytes(archive_bytes[: len(archive_bytes) // 2])
+    with pytest.raises(ArchiveError, match="delete it and download it again"):
+        fetch.fetch_split(SPLIT, base_url=closed_port_url(), **dirs, **FAST)
+    archive.write_bytes(archive_bytes)  # what the user does after the message
+    split_dir = fetch.fetch_split(SPLIT, base_url=closed_port_url(), **dirs, **FAST)
+    assert (split_dir / "examples.json").is_file()
+    assert checksum_path(archive).read_text().split()[0] == sha256_file(archive)
+
+
+def test_stale_extraction_folder_is_swept(tmp_path: Path, archive_bytes: bytes) -> None:
+    dirs = _dirs(tmp_path)
+    stale = dirs["out_root"] / f".nsynth-{SPLIT}.abc123.extract"
+    (stale / "junk").mkdir(parents=True)
+    dirs["archive_dir"].mkdir(parents=True, exist_ok=True)
+    (dirs["archive_dir"] / NAME).write_bytes(archive_bytes)
+    fetch.fetch_split(SPLIT, base_url=closed_port_url(), **dirs, **FAST)
+    assert os.listdir(dirs["out_root"]) == [f"nsynth-{SPLIT}"]
 
 
 def test_unreachable_without_archive(tmp_path: Path) -> None:

@@ -151,3 +151,44 @@ def test_store_mismatch_detected(manifest: Path, tmp_path: Path):
     np.save(tmp_path / "out" / "train.npy", np.zeros((3, 6000), np.int16))
     with pytest.raises(StoreError, match="index rows do not match"):
         open_store(tmp_path / "out" / "train")
+
+
+def test_parallel_failure_keeps_finished_chunks(manifest: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "out"
+    last = pq.read_table(manifest).column("path")[9].as_py()
+    good = Path(last).read_bytes()
+    Path(last).write_bytes(b"RIFF broken")
+    with pytest.raises(ResampleError, match="not a readable WAV"):
+        run(manifest, out, chunk_notes=3, workers=2)
+    gains = np.load(out / "train.npy.partial.gains.npy")
+    assert np.isfinite(gains[:9]).all() and np.isnan(gains[9])  # finished chunks were recorded
+    calls = []
+    real = resample_mod._process_chunk
+    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    with pytest.raises(ResampleError):
+        run(manifest, out, chunk_notes=3)
+    assert calls == [9]  # a restart redoes only the failed chunk
+    Path(last).write_bytes(good)  # the fixed file differs from the one the partial run saw: start afresh
+    calls.clear()
+    assert len(run(manifest, out, chunk_notes=3)) == 10
+    assert calls == [0, 3, 6, 9]
+
+
+def test_changed_source_audio_is_not_resumed(manifest: Path, tmp_path: Path, monkeypatch):
+    out = tmp_path / "out"
+    real = resample_mod._process_chunk
+
+    def dies(*args):
+        if args[1] >= 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(resample_mod, "_process_chunk", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run(manifest, out, chunk_notes=3)
+    first = pq.read_table(manifest).column("path")[0].as_py()
+    sf.write(first, 0.1 * np.ones(4000), 16000, subtype="PCM_16")  # re-rendered behind the same manifest
+    calls = []
+    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    run(manifest, out, chunk_notes=3)
+    assert calls == [0, 3, 6, 9]

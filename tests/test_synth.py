@@ -332,16 +332,3 @@ def test_bad_parameters(tmp_path: Path, overrides: dict[str, Any], name: str) ->
     with pytest.raises(ValueError, match=name):
         _small(tmp_path / "out", **overrides)
     assert not (tmp_path / "out").exists()
-
-
-def test_render_speed_report() -> None:
-    """Rough timing (no assertion): 1 s notes at 16 kHz on one core."""
-    insts = [sample_instrument(1, i, f, FAMILY_SPECS[f].sources[0], i)
-             for i, f in enumerate(metadata.FAMILIES)]
-    start, n = time.perf_counter(), 0
-    for inst in insts:
-        lo, hi = inst.pitch_range
-        for pitch in range(lo, min(hi, max_pitch_for_rate(SR)) + 1, 12):
-            render_note(inst, pitch, 100, seed=1, sample_rate=SR, note_seconds=1.0)
-            n += 1
-    print(f"\n{1000 * (time.perf_counter() - start) / n:.2f} ms per 1 s note ({n} notes)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,20 +81,43 @@ def test_paper_profile_plans_the_data_phase(tmp_path: Path):
     assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "data_summary": 1, "all": 1}
 
 
-def test_changing_a_resample_parameter_reruns_only_resample(ci_workspace: Path):
-    data = ci_workspace / "data" / "ci"
-    before = {p: p.stat().st_mtime_ns for p in data.rglob("*.parquet")}
-    overlay = ci_workspace / "workflow/profiles/ci/params.yaml"
+@pytest.fixture
+def ci_copy(ci_workspace: Path, tmp_path: Path) -> Path:
+    """A copy of the finished ci workspace (times preserved) that a test may change."""
+    return Path(shutil.copytree(ci_workspace, tmp_path / "ws", symlinks=True))
+
+
+def mtimes(root: Path) -> dict[Path, int]:
+    return {p.relative_to(root): p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
+
+
+def test_changing_a_resample_parameter_reruns_only_resample(ci_copy: Path):
+    data = ci_copy / "data" / "ci"
+    before = mtimes(data)
+    overlay = ci_copy / "workflow/profiles/ci/params.yaml"
     params = yaml.safe_load(overlay.read_text())
     params["resample"]["quality"] = "VHQ"
     overlay.write_text(yaml.safe_dump(params))
-    assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {"resample": 3, "all": 1}
-    snakemake(ci_workspace, "--cores", "2", profile="ci")
-    after = {p: p.stat().st_mtime_ns for p in data.rglob("*.parquet")}
-    for path, mtime in before.items():
-        changed = after[path] != mtime
-        assert changed == ("resampled" in path.parts), path
-    assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {}
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {"resample": 3, "all": 1}
+    snakemake(ci_copy, "--cores", "2", profile="ci")
+    after = mtimes(data)
+    assert {p for p in before if after[p] != before[p]} == {p for p in before if p.parts[0] == "resampled"}
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {}
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("src/instrumentgen/data/store.py", {"resample": 3, "all": 1}),
+        ("src/instrumentgen/data/manifest.py", {"prune": 3, "resample": 3, "data_summary": 1, "all": 1}),
+        ("src/instrumentgen/synth/families.py",
+         {"synthesize": 1, "prune": 3, "resample": 3, "data_summary": 1, "all": 1}),
+    ],
+)
+def test_changing_code_reruns_the_rules_that_run_it(ci_copy: Path, module: str, expected: dict):
+    path = ci_copy / module
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
 
 
 def test_snakemake_lint_clean():
@@ -111,7 +135,7 @@ def test_dvc_records_the_data_stage_of_every_profile():
     assert proc.returncode == 0, proc.stderr
     for profile in ("paper", "tiny", "ci"):
         assert f"data@{profile}" in proc.stdout
-    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["data"]
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["data"]["do"]
     assert all(next(iter(o.values()))["persist"] for o in dvc["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
 

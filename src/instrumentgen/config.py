@@ -85,6 +85,22 @@ def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) 
     return instance
 
 
+def check_profile_overlays(profile: str, configfiles: list) -> None:
+    """Check that every profile overlay given to Snakemake belongs to ``profile``.
+
+    An overlay ``workflow/profiles/<name>/params.yaml`` that forgets ``profile: <name>`` would
+    otherwise inherit ``profile: paper`` from params.yaml and write into the paper outputs.
+
+    Raises:
+        ParamsError: naming the overlay, its folder and the profile it resolved to.
+    """
+    for f in map(Path, configfiles):
+        if f.name == "params.yaml" and f.parent.parent.name == "profiles" and f.parent.name != profile:
+            raise ParamsError(f"{f}: this overlay belongs to profile {f.parent.name!r} but the parameters "
+                              f"say profile = {profile!r}; set `profile: {f.parent.name}` in it "
+                              f"(outputs of a profile go to data/<profile>/)")
+
+
 def available_profiles(profiles_dir: Path = PROFILES_DIR) -> list[str]:
     """Names of the profiles that ship a ``params.yaml`` overlay."""
     return sorted(p.parent.name for p in profiles_dir.glob("*/params.yaml") if not p.parent.is_symlink())

@@ -1,8 +1,9 @@
 """A throwaway copy of the workflow in another folder, for end-to-end tests and benchmarks.
 
-The copy has its own ``params.yaml``, ``workflow/`` and ``Snakefile`` (so a test can edit a
-parameter without touching the repository) and a symlink to the repository's ``src/``; all
-outputs (``data/``, ``results/``, ``logs/``, ``.snakemake/``) land in the copy.
+The copy has its own ``params.yaml``, ``workflow/``, ``Snakefile`` and ``src/`` (so a test can
+edit a parameter or touch a module without touching the repository; the code that runs is still
+the installed package); all outputs (``data/``, ``results/``, ``logs/``, ``.snakemake/``) land in
+the copy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def make_workspace(dest: Path, repo: Path = REPO_ROOT) -> Path:
     for name in ("Snakefile", "params.yaml", "dvc.yaml", ".dvcignore"):
         shutil.copy2(repo / name, dest / name)
     shutil.copytree(repo / "workflow", dest / "workflow", symlinks=True)
-    (dest / "src").symlink_to(repo / "src", target_is_directory=True)
+    shutil.copytree(repo / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     return dest
 
 

@@ -3,13 +3,15 @@ import os
 import sys
 from pathlib import Path
 
-from instrumentgen.config import ParamsError, validate_params
+from instrumentgen.codedeps import module_files
+from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 
 
 configfile: "params.yaml"
 
 
 try:
+    check_profile_overlays(config.get("profile"), workflow.overwrite_configfiles)
     P = validate_params(config)
 except ParamsError as err:
     raise WorkflowError(str(err)) from None
@@ -28,20 +30,22 @@ envvars:
 # Jobs run `python -m instrumentgen...`: put the interpreter running Snakemake (the project's
 # .venv) first on PATH, so that its `python` is used even when the venv is not activated.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+if P["data"]["source"] != "nsynth":
+    # Offline profiles: laion_clap/transformers would otherwise try a model hub and hang.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
 
 
-def code(*paths):
-    """Source files a rule runs (modules or whole sub-packages of src/instrumentgen), listed as
-    inputs so that code changes re-trigger the rule."""
-    files = []
-    for p in paths:
-        full = Path("src/instrumentgen") / p
-        files += sorted(str(f) for f in full.glob("*.py")) if full.is_dir() else [str(full)]
-    return files
+def code(*modules, follow_imports=True):
+    """Source files that a step runs, ``modules`` (relative to src/instrumentgen) plus the package modules
+    they import, listed as inputs so that code changes re-trigger the rule."""
+    package_dir = Path(workflow.basedir) / "src" / "instrumentgen"
+    files = module_files(*modules, follow_imports=follow_imports, package_dir=package_dir)
+    return [os.path.relpath(f) for f in files]
 
 
 def raw_split(wildcards):

@@ -11,7 +11,9 @@ rule data:
 
 rule nsynth:
     input:
-        code("nsynth"),
+        # Not metadata.py (its sanity check is validation only): editing it must not force a
+        # re-extraction of 39 GB and a re-resampling of ~100 GB; prune re-validates anyway.
+        code("nsynth/fetch.py", "nsynth/download.py", "nsynth/archive.py", follow_imports=False),
     output:
         directory(f"{DATA}/nsynth/nsynth-{{split}}"),
     params:
@@ -28,12 +30,12 @@ rule nsynth:
         "python -m instrumentgen.nsynth.fetch --split {wildcards.split}"
         " --base-url {params.base_url} --archive-dir {params.archive_dir}"
         " --out-root {params.out_root} --retries {params.retries} --timeout {params.timeout}"
-        " 2> {log}"
+        " > {log} 2>&1"
 
 
 rule synthesize:
     input:
-        code("synth", "nsynth/metadata.py"),
+        code("synth"),
     output:
         [directory(f"{DATA}/synthetic/nsynth-{s}") for s in SPLITS],
         captions=f"{DATA}/synthetic/captions.json",
@@ -46,7 +48,7 @@ rule synthesize:
         sample_rate=P["data"]["sample_rate"],
         note_seconds=P["data"]["note_seconds"],
         velocities=P["data"]["velocities"],
-    threads: workflow.cores
+    threads: 16  # capped at --cores
     conda:
         ENV
     log:
@@ -56,13 +58,13 @@ rule synthesize:
         " --instruments-per-family {params.per_family}"
         " --pitch-step {params.pitch_step} --cell-dropout {params.cell_dropout}"
         " --sample-rate {params.sample_rate} --note-seconds {params.note_seconds}"
-        " --velocities {params.velocities} --workers {threads} 2> {log}"
+        " --velocities {params.velocities} --workers {threads} > {log} 2>&1"
 
 
 rule prune:
     input:
         raw=raw_split,
-        code=code("data/prune.py", "data/audio_io.py", "nsynth/metadata.py"),
+        code=code("data/prune.py"),
     output:
         f"{DATA}/manifest/{{split}}.parquet",
     params:
@@ -79,13 +81,13 @@ rule prune:
         "python -m instrumentgen.data.prune --split-dir {input.raw} --out {output}"
         " --pitch-min {params.pitch_min} --pitch-max {params.pitch_max}"
         " --velocities {params.velocities} --sample-rate {params.sample_rate}"
-        " --note-seconds {params.note_seconds} 2> {log}"
+        " --note-seconds {params.note_seconds} > {log} 2>&1"
 
 
 rule resample:
     input:
         manifest=f"{DATA}/manifest/{{split}}.parquet",
-        code=code("data/resample.py", "data/audio_io.py", "data/store.py"),
+        code=code("data/resample.py"),
     output:
         audio=f"{DATA}/resampled/{{split}}.npy",
         index=f"{DATA}/resampled/{{split}}.parquet",
@@ -95,7 +97,7 @@ rule resample:
         chunk_notes=P["resample"]["chunk_notes"],
         sample_rate=P["data"]["sample_rate"],
         note_seconds=P["data"]["note_seconds"],
-    threads: workflow.cores
+    threads: 16  # capped at --cores
     conda:
         ENV
     log:
@@ -105,13 +107,13 @@ rule resample:
         " --out-audio {output.audio} --out-index {output.index}"
         " --target-rate {params.target_rate} --quality {params.quality}"
         " --chunk-notes {params.chunk_notes} --sample-rate {params.sample_rate}"
-        " --note-seconds {params.note_seconds} --workers {threads} 2> {log}"
+        " --note-seconds {params.note_seconds} --workers {threads} > {log} 2>&1"
 
 
 rule data_summary:
     input:
         manifests=expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
-        code=code("data/summary.py", "data/manifest.py"),
+        code=code("data/summary.py"),
     output:
         table=report(f"{RESULTS}/data/summary.csv", caption="../report/data_summary.rst", category="Data"),
         figure=report(f"{RESULTS}/data/coverage.png", caption="../report/data_coverage.rst", category="Data"),
@@ -121,4 +123,4 @@ rule data_summary:
         f"{LOGS}/data_summary.log",
     shell:
         "python -m instrumentgen.data.summary --manifests {input.manifests}"
-        " --table {output.table} --figure {output.figure} 2> {log}"
+        " --table {output.table} --figure {output.figure} > {log} 2>&1"

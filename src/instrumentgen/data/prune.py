@@ -13,10 +13,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
 
 from instrumentgen.data.audio_io import AudioFileError, check_wav, expected_frames
 from instrumentgen.data.manifest import to_table, write_table
+from instrumentgen.progress import progress_bar
 from instrumentgen.nsynth.metadata import (
     FIELDS,
     PIANO_MAX,
@@ -70,7 +70,7 @@ def prune_split(
     frames = expected_frames(sample_rate, note_seconds)
     rows, problems = [], []
     counts = Counter(total=len(examples))
-    for key, ex in tqdm(sorted(examples.items()), desc=f"prune {split_dir.name}", disable=not progress):
+    for key, ex in progress_bar(sorted(examples.items()), desc=f"prune {split_dir.name}", disable=not progress):
         if not pitch_min <= ex["pitch"] <= pitch_max:
             counts["dropped_pitch"] += 1
             continue

@@ -30,6 +30,7 @@ from instrumentgen.atomic import atomic_path, write_json_atomic
 from instrumentgen.data.audio_io import AudioFileError, expected_frames, read_wav
 from instrumentgen.data.manifest import read_manifest, write_table
 from instrumentgen.data.store import quantize
+from instrumentgen.progress import progress_bar
 
 log = logging.getLogger(__name__)
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
@@ -72,9 +73,14 @@ def _process_chunk(partial: str, start: int, paths: list[str], in_rate: int, out
     return start, gains
 
 
-def _fingerprint(manifest: Path, **params) -> str:
+def _fingerprint(manifest: Path, paths: list[str], **params) -> str:
+    """Identity of a resampling job: the manifest, the parameters, and each source WAV's size and
+    modification time (so re-rendered audio behind an unchanged manifest is not resumed)."""
     h = hashlib.sha256(manifest.read_bytes())
     h.update(json.dumps(params, sort_keys=True).encode())
+    for path in paths:
+        st = os.stat(path)
+        h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -105,7 +111,8 @@ def resample_split(
     partial = out_audio.with_name(out_audio.name + ".partial")
     gains_path = out_audio.with_name(out_audio.name + ".partial.gains.npy")
     state_path = out_audio.with_name(out_audio.name + ".partial.json")
-    fingerprint = _fingerprint(manifest, target_rate=target_rate, quality=quality, sample_rate=sample_rate,
+    paths = df["path"].tolist()
+    fingerprint = _fingerprint(manifest, paths, target_rate=target_rate, quality=quality, sample_rate=sample_rate,
                                note_seconds=note_seconds, shape=[n, out_frames])
     gains = _resume_state(partial, gains_path, state_path, fingerprint, (n, out_frames))
     if gains is None:
@@ -117,20 +124,17 @@ def resample_split(
     else:
         log.info("resuming %s: %d of %d notes already done", partial, int(np.isfinite(gains).sum()), n)
 
-    paths = df["path"].tolist()
     todo = [s for s in range(0, n, chunk_notes) if np.isnan(gains[s:s + chunk_notes]).any()]
     args = [(str(partial), s, paths[s:s + chunk_notes], sample_rate, target_rate, quality, in_frames)
             for s in todo]
-    bar = tqdm(total=n, initial=n - sum(len(a[2]) for a in args), desc=f"resample {out_audio.stem}",
+    bar = progress_bar(total=n, initial=n - sum(len(a[2]) for a in args), desc=f"resample {out_audio.stem}",
                unit="note", disable=not progress)
     try:
         if workers == 1 or len(args) <= 1:
-            results = (_process_chunk(*a) for a in args)
-            _collect(results, gains, gains_path, bar)
+            for a in args:
+                _record(*_process_chunk(*a), gains, gains_path, bar)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(args))) as pool:
-                futures = [pool.submit(_process_chunk, *a) for a in args]
-                _collect((f.result() for f in as_completed(futures)), gains, gains_path, bar)
+            _run_parallel(args, min(workers, len(args)), gains, gains_path, bar)
     except AudioFileError as e:
         raise ResampleError(str(e)) from e
     finally:
@@ -151,11 +155,32 @@ def resample_split(
     return n
 
 
-def _collect(results, gains: np.ndarray, gains_path: Path, bar: tqdm) -> None:
-    for start, g in results:
-        gains[start:start + len(g)] = g
-        _save_gains(gains_path, gains)
-        bar.update(len(g))
+def _record(start: int, g: np.ndarray, gains: np.ndarray, gains_path: Path, bar: tqdm) -> None:
+    """Mark rows ``start:start+len(g)`` done (their audio is already flushed)."""
+    gains[start:start + len(g)] = g
+    _save_gains(gains_path, gains)
+    bar.update(len(g))
+
+
+def _run_parallel(args: list[tuple], workers: int, gains: np.ndarray, gains_path: Path, bar: tqdm) -> None:
+    """Run chunks in worker processes; on the first failure cancel what has not started, keep
+    (and record, for a resume) what finished, then raise that failure."""
+    error: BaseException | None = None
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_process_chunk, *a) for a in args]
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            try:
+                start, g = future.result()
+            except Exception as e:  # re-raised below, after the finished chunks are recorded
+                if error is None:
+                    error = e
+                    pool.shutdown(wait=False, cancel_futures=True)
+                continue
+            _record(start, g, gains, gains_path, bar)
+    if error is not None:
+        raise error
 
 
 def _save_gains(path: Path, gains: np.ndarray) -> None:

@@ -1,9 +1,10 @@
 """Safe, atomic extraction of a dataset tar archive.
 
-Every member is checked before anything is written (no absolute paths, no ``..``, no links
-that escape, no device files); extraction then runs with tarfile's ``data`` filter into a
-temporary directory next to the destination, and the expected top folder is moved into place
-only when everything succeeded. A truncated or corrupt archive leaves nothing behind.
+Every member is checked as it is extracted (no absolute paths, no ``..``, no links that
+escape, no device files; then tarfile's ``data`` filter) into a temporary directory next to
+the destination, in one pass over the (possibly 22 GB) archive; the expected top folder is
+moved into place only when everything succeeded. An unsafe member, a truncated or a corrupt
+archive leaves nothing behind; temporary folders of a killed earlier run are swept first.
 """
 
 from __future__ import annotations
@@ -79,13 +80,26 @@ def _corrupt_error(archive: Path, exc: BaseException) -> ArchiveError:
                         f"delete it and download it again")
 
 
+def _checked_data_filter(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:
+    """tarfile extraction filter: our member checks, then tarfile's ``data`` filter."""
+    problem = _member_problem(member)
+    if problem is not None:
+        raise _UnsafeMember(member, problem)
+    return tarfile.data_filter(member, dest_path)
+
+
+class _UnsafeMember(tarfile.FilterError):
+    def __init__(self, member: tarfile.TarInfo, problem: str):
+        super().__init__(problem)
+        self.tarinfo = member
+
+
 def _extract_all(archive: Path, tmp: Path) -> None:
-    """Check all members, then extract ``archive`` into ``tmp`` with the ``data`` filter."""
+    """Extract ``archive`` into ``tmp`` in one pass, checking every member, then the gzip trailer."""
     try:
         with tarfile.open(archive, "r:*") as tar:
-            check_members(tar)
+            tar.extractall(tmp, filter=_checked_data_filter)
             _read_to_end(tar)
-            tar.extractall(tmp, filter="data")
     except tarfile.FilterError as e:
         name = e.tarinfo.name if e.tarinfo is not None else "?"
         raise ArchiveError(f"{archive}: refusing to extract member {name!r}: {e}") from e
@@ -109,6 +123,9 @@ def safe_extract(archive: str | os.PathLike, target_parent: str | os.PathLike, t
     archive, target_parent = Path(archive), Path(target_parent)
     dest = target_parent / top_dir
     target_parent.mkdir(parents=True, exist_ok=True)
+    for stale in target_parent.glob(f".{top_dir}.*.extract"):
+        log.info("removing %s, left by an interrupted extraction", stale)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{top_dir}.", suffix=".extract", dir=target_parent))
     try:
         log.info("extracting %s into %s", archive, dest)

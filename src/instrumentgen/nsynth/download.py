@@ -12,7 +12,6 @@ import http.client
 import logging
 import os
 import re
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from instrumentgen.atomic import write_text_atomic
+from instrumentgen.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,8 @@ def _attempt(url: str, dest: Path, part: Path, timeout: float, chunk_size: int, 
     try:
         resp, start, total = _open(url, part, timeout)
         if resp is not None:
-            with tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=dest.name, disable=not progress, file=sys.stderr) as bar:
+            with progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=dest.name, disable=not progress) as bar:
                 _stream(resp, part, start, chunk_size, bar)
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise _Transient(_reason(e)) from e
@@ -178,28 +178,32 @@ def download(url: str, dest: Path, *, retries: int = 5, timeout: float = 60, chu
              progress: bool = True, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest`` via ``<dest>.part``, resuming and retrying dropped connections.
 
-    Retries up to ``retries`` times (sleeping ``backoff * 2**k`` seconds before retry ``k``),
-    each time resuming from the current ``.part`` size. Raises :class:`DownloadError` for HTTP
-    client errors (no retry) and :class:`DownloadNetworkError` when all attempts failed.
+    Each retry resumes from the current ``.part`` size; it gives up after ``retries + 1``
+    consecutive attempts that brought no new bytes (sleeping ``backoff * 2**k`` seconds between
+    them), so a long download survives any number of drops as long as it makes progress.
+    Raises :class:`DownloadError` for HTTP client errors (no retry) and
+    :class:`DownloadNetworkError` when the attempts failed.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    attempts = retries + 1
-    for k in range(attempts):
+    failures = 0  # consecutive failed attempts that brought no new bytes
+    while True:
+        before = _part_size(part)
         try:
             _attempt(url, dest, part, timeout, chunk_size, progress)
         except _Transient as e:
-            log.warning("download of %s: attempt %d/%d failed: %s", url, k + 1, attempts, e)
-            if k + 1 == attempts:
+            failures = 0 if _part_size(part) > before else failures + 1
+            log.warning("download of %s: attempt failed (%d/%d without progress): %s", url, failures,
+                        retries + 1, e)
+            if failures > retries:
                 raise DownloadNetworkError(
-                    f"could not download {url} after {attempts} attempt(s): {e}") from e
-            time.sleep(backoff * 2**k)
+                    f"could not download {url} after {failures} attempt(s) without progress: {e}") from e
+            time.sleep(backoff * 2**max(failures - 1, 0))
             continue
         os.replace(part, dest)
         log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
         return dest
-    raise AssertionError("unreachable")  # the loop either returns or raises
 
 
 # --------------------------------------------------------------------------- integrity
@@ -209,8 +213,8 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 22, progress: bo
     """Hex SHA-256 of a file, read in chunks (optionally with a tqdm bar on stderr)."""
     path = Path(path)
     digest = hashlib.sha256()
-    bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=f"sha256 {path.name}", disable=not progress, file=sys.stderr)
+    bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=f"sha256 {path.name}", disable=not progress)
     with open(path, "rb") as f, bar:
         while chunk := f.read(chunk_size):
             digest.update(chunk)

@@ -20,7 +20,9 @@ from instrumentgen.nsynth.archive import ArchiveError, safe_extract
 from instrumentgen.nsynth.download import (
     DownloadError,
     DownloadNetworkError,
+    checksum_path,
     download,
+    record_checksum,
     verify_checksum,
     verify_size,
 )
@@ -81,7 +83,9 @@ def fetch_split(split: str, *, base_url: str, archive_dir: Path, out_root: Path,
 
     Skips everything if ``examples.json`` is already there. Otherwise uses
     ``archive_dir/nsynth-{split}.jsonwav.tar.gz`` if present, else downloads it there; checks
-    ``expected_size`` (when given) and the SHA-256 record; extracts and validates it.
+    ``expected_size`` (when given) and the SHA-256 record if one exists; extracts and validates
+    it; and only then records its SHA-256 (so a corrupt archive never gets a record that would
+    later reject a good copy).
     """
     _check_split(split)
     archive_dir, out_root = Path(archive_dir), Path(out_root)
@@ -94,9 +98,13 @@ def fetch_split(split: str, *, base_url: str, archive_dir: Path, out_root: Path,
     _obtain_archive(split, base_url, archive, retries=retries, timeout=timeout, progress=progress,
                     backoff=backoff)
     verify_size(archive, expected_size)
-    verify_checksum(archive, progress=progress)
+    recorded = checksum_path(archive).exists()
+    if recorded:
+        verify_checksum(archive, progress=progress)
     split_dir = safe_extract(archive, out_root, top)
     _sanity_check(split_dir, archive)
+    if not recorded:  # only an archive that extracted and validated gets its checksum recorded
+        record_checksum(archive, progress=progress)
     log.info("NSynth %s split ready at %s", split, split_dir)
     return split_dir
 

@@ -22,14 +22,15 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m instrumentgen.synth",
                                  description="Build a synthetic NSynth-format dataset.")
     ap.add_argument("--out-root", type=Path, required=True, help="gets nsynth-<split>/ and captions.json")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--instruments-per-family", type=_per_family, default={"train": 4, "valid": 1, "test": 1},
+    # No defaults: the rule passes every value from params.yaml (the single source of parameters).
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--instruments-per-family", type=_per_family, required=True,
                     help="e.g. train=4,valid=1,test=1")
-    ap.add_argument("--pitch-step", type=int, default=1)
-    ap.add_argument("--cell-dropout", type=float, default=0.05)
-    ap.add_argument("--sample-rate", type=int, default=16000)
-    ap.add_argument("--note-seconds", type=float, default=4.0)
-    ap.add_argument("--velocities", type=int, nargs="+", default=[25, 50, 75, 100, 127])
+    ap.add_argument("--pitch-step", type=int, required=True)
+    ap.add_argument("--cell-dropout", type=float, required=True)
+    ap.add_argument("--sample-rate", type=int, required=True)
+    ap.add_argument("--note-seconds", type=float, required=True)
+    ap.add_argument("--velocities", type=int, nargs="+", required=True)
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import soundfile as sf
-from tqdm import tqdm
 
 from instrumentgen.atomic import atomic_dir
 from instrumentgen.nsynth import metadata
+from instrumentgen.progress import progress_bar
 from instrumentgen.synth.captions import captions
 from instrumentgen.synth.instrument import Instrument, assign_sources, note_grid, sample_instrument
 from instrumentgen.synth.render import render_note, to_pcm16
@@ -172,7 +171,7 @@ def synthesize_dataset(
                     jobs.append(_Job(inst, tuple(cells[start:start + CHUNK_NOTES]), str(audio_dir), seed,
                                      sample_rate, float(note_seconds)))
             counts[split] = len(examples[split])
-        bar = tqdm(total=note_id, desc="synthesize", unit="note", file=sys.stderr, disable=not progress)
+        bar = progress_bar(total=note_id, desc="synthesize", unit="note", disable=not progress)
         with bar:
             if workers == 1:
                 for job in jobs:
