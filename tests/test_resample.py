@@ -28,6 +28,29 @@ def manifest(small_split: Path, tmp_path: Path) -> Path:
     return out
 
 
+_REAL_PROCESS_CHUNK = resample_mod._process_chunk
+
+
+def interrupt_at_row(monkeypatch, row: int) -> None:
+    """Make resampling raise KeyboardInterrupt (a kill) when it reaches the chunk starting at ``row``."""
+    real = _REAL_PROCESS_CHUNK
+
+    def dies(*args):
+        if args[1] >= row:
+            raise KeyboardInterrupt("killed")
+        return real(*args)
+
+    monkeypatch.setattr(resample_mod, "_process_chunk", dies)
+
+
+def count_chunks(monkeypatch) -> list[int]:
+    """Record the start row of every chunk resampled from now on."""
+    calls: list[int] = []
+    real = _REAL_PROCESS_CHUNK
+    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    return calls
+
+
 def run(manifest: Path, out: Path, **kw) -> AudioStore:
     kw = {"target_rate": 24000, "note_seconds": SECONDS, "progress": False, **kw}
     resample_split(manifest, out / "train.npy", out / "train.parquet", **kw)
@@ -85,23 +108,13 @@ def test_quantize_round_trip():
 def test_resume_after_kill_matches_uninterrupted(manifest: Path, tmp_path: Path, monkeypatch):
     reference = run(manifest, tmp_path / "ref", chunk_notes=3)
     out = tmp_path / "out"
-    real = resample_mod._process_chunk
-    calls = []
-
-    def dies_on_third_chunk(*args):
-        calls.append(args[1])
-        if len(calls) == 3:
-            raise KeyboardInterrupt("killed")
-        return real(*args)
-
-    monkeypatch.setattr(resample_mod, "_process_chunk", dies_on_third_chunk)
+    interrupt_at_row(monkeypatch, 6)
     with pytest.raises(KeyboardInterrupt):
         run(manifest, out, chunk_notes=3)
     assert not (out / "train.npy").exists() and not (out / "train.parquet").exists()
     assert (out / "train.npy.partial").exists()
 
-    calls.clear()
-    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    calls = count_chunks(monkeypatch)
     resumed = run(manifest, out, chunk_notes=3)
     assert calls == [6, 9]  # rows 0..5 were done before the kill
     np.testing.assert_array_equal(np.asarray(resumed.audio), np.asarray(reference.audio))
@@ -111,18 +124,10 @@ def test_resume_after_kill_matches_uninterrupted(manifest: Path, tmp_path: Path,
 
 def test_changed_parameters_restart(manifest: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "out"
-    real = resample_mod._process_chunk
-
-    def dies(*args):
-        if args[1] >= 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(resample_mod, "_process_chunk", dies)
+    interrupt_at_row(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(manifest, out, chunk_notes=3)
-    calls = []
-    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    calls = count_chunks(monkeypatch)
     store = run(manifest, out, chunk_notes=3, target_rate=22050)
     assert calls == [0, 3, 6, 9] and store.sample_rate == 22050
 
@@ -162,9 +167,7 @@ def test_parallel_failure_keeps_finished_chunks(manifest: Path, tmp_path: Path, 
         run(manifest, out, chunk_notes=3, workers=2)
     gains = np.load(out / "train.npy.partial.gains.npy")
     assert np.isfinite(gains[:9]).all() and np.isnan(gains[9])  # finished chunks were recorded
-    calls = []
-    real = resample_mod._process_chunk
-    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    calls = count_chunks(monkeypatch)
     with pytest.raises(ResampleError):
         run(manifest, out, chunk_notes=3)
     assert calls == [9]  # a restart redoes only the failed chunk
@@ -176,19 +179,11 @@ def test_parallel_failure_keeps_finished_chunks(manifest: Path, tmp_path: Path, 
 
 def test_changed_source_audio_is_not_resumed(manifest: Path, tmp_path: Path, monkeypatch):
     out = tmp_path / "out"
-    real = resample_mod._process_chunk
-
-    def dies(*args):
-        if args[1] >= 3:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(resample_mod, "_process_chunk", dies)
+    interrupt_at_row(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(manifest, out, chunk_notes=3)
     first = pq.read_table(manifest).column("path")[0].as_py()
     sf.write(first, 0.1 * np.ones(4000), 16000, subtype="PCM_16")  # re-rendered behind the same manifest
-    calls = []
-    monkeypatch.setattr(resample_mod, "_process_chunk", lambda *a: calls.append(a[1]) or real(*a))
+    calls = count_chunks(monkeypatch)
     run(manifest, out, chunk_notes=3)
     assert calls == [0, 3, 6, 9]

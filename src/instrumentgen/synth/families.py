@@ -146,6 +146,14 @@ def render_bass(ctx: NoteContext, p: Params) -> np.ndarray:
     return x * _held_env(ctx, p)
 
 
+def _breath(ctx: NoteContext, p: Params, env: np.ndarray, cutoff_hz: float) -> np.ndarray | float:
+    """High-passed breath noise ``[T]`` following ``env``, louder at higher velocity (0 if none)."""
+    if p["breath"] <= 0:
+        return 0.0
+    level = np.float32(p["breath"] * (0.5 + 0.5 * ctx.vel))
+    return dsp.onepole_highpass(_noise(ctx), cutoff_hz, ctx.sr) * env * level
+
+
 def render_brass(ctx: NoteContext, p: Params) -> np.ndarray:
     """Additive harmonics whose brightness swells with the amplitude envelope (two-table morph)."""
     k = dsp.harmonic_numbers(ctx.f0, ctx.sr)
@@ -158,11 +166,7 @@ def render_brass(ctx: NoteContext, p: Params) -> np.ndarray:
     env = _held_env(ctx, p)
     morph = env ** np.float32(p["swell_gamma"]) * np.float32(0.35 + 0.65 * ctx.vel)
     osc = _with_multiphonic(ctx, dark + morph * (bright - dark), cycles)
-    x = osc * env
-    if p["breath"] > 0:
-        breath = np.float32(p["breath"] * (0.5 + 0.5 * ctx.vel))
-        x += dsp.onepole_highpass(_noise(ctx), 1500, ctx.sr) * env * breath
-    return x
+    return osc * env + _breath(ctx, p, env, cutoff_hz=1500)
 
 
 def render_flute(ctx: NoteContext, p: Params) -> np.ndarray:
@@ -293,11 +297,7 @@ def render_reed(ctx: NoteContext, p: Params) -> np.ndarray:
     if p["lowpass"] > 0:
         osc = dsp.onepole_lowpass(osc, p["lowpass"], ctx.sr)
     env = _held_env(ctx, p)
-    x = osc * env
-    if p["breath"] > 0:
-        breath = np.float32(p["breath"] * (0.5 + 0.5 * ctx.vel))
-        x += dsp.onepole_highpass(_noise(ctx), 1000, ctx.sr) * env * breath
-    return x
+    return osc * env + _breath(ctx, p, env, cutoff_hz=1000)
 
 
 def render_string(ctx: NoteContext, p: Params) -> np.ndarray:
