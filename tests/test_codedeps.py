@@ -17,7 +17,7 @@ def test_follows_imports_transitively():
     files = rel(module_files("data/resample.py"))
     assert {"data/resample.py", "data/audio_io.py", "data/manifest.py", "data/store.py", "atomic.py",
             "progress.py", "__init__.py", "data/__init__.py"} <= files
-    assert "nsynth/download.py" not in files and "synth/dsp.py" not in files
+    assert "download.py" not in files and "synth/dsp.py" not in files and "nsynth/fetch.py" not in files
 
 
 def test_package_folder_and_no_follow():

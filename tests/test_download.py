@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from nsynth_fixtures import ServerConfig, closed_port_url, serve
 
-from instrumentgen.nsynth.download import (
+from instrumentgen.download import (
     DownloadError,
     DownloadNetworkError,
     checksum_path,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from nsynth_fixtures import ServerConfig, closed_port_url, serve, split_archive_bytes
 
+from instrumentgen.download import DownloadError, checksum_path, sha256_file
 from instrumentgen.nsynth import fetch
 from instrumentgen.nsynth.archive import ArchiveError
-from instrumentgen.nsynth.download import DownloadError, checksum_path, sha256_file
 
 SPLIT = "valid"
 NAME = "nsynth-valid.jsonwav.tar.gz"

@@ -11,9 +11,9 @@ rule data:
 
 rule nsynth:
     input:
-        # Not metadata.py (its sanity check is validation only): editing it must not force a
+        # Not nsynth/metadata.py (its sanity check is validation only): editing it must not force a
         # re-extraction of 39 GB and a re-resampling of ~100 GB; prune re-validates anyway.
-        code("nsynth/fetch.py", "nsynth/download.py", "nsynth/archive.py", follow_imports=False),
+        code("nsynth/fetch.py", "download.py", "nsynth/archive.py", follow_imports=False),
     output:
         directory(f"{DATA}/nsynth/nsynth-{{split}}"),
     params:

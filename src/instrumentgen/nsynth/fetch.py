@@ -15,9 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from instrumentgen.nsynth import metadata
-from instrumentgen.nsynth.archive import ArchiveError, safe_extract
-from instrumentgen.nsynth.download import (
+from instrumentgen.download import (
     DownloadError,
     DownloadNetworkError,
     checksum_path,
@@ -26,6 +24,8 @@ from instrumentgen.nsynth.download import (
     verify_checksum,
     verify_size,
 )
+from instrumentgen.nsynth import metadata
+from instrumentgen.nsynth.archive import ArchiveError, safe_extract
 
 log = logging.getLogger(__name__)
 
