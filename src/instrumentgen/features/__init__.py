@@ -1,0 +1,1 @@
+"""Frozen-encoder features cached for training: codec codes, CLAP embeddings, reference notes."""
