@@ -12,9 +12,11 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/features.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.data.input,
+        rules.features.input,

@@ -54,6 +54,9 @@ def test_ci_data_phase_outputs(ci_workspace: Path):
         peak = np.abs(store.batch(np.arange(len(store)))).max(axis=1)
         assert (peak > 0.01).all(), "silent notes in the store"
         assert (ci_workspace / "logs" / "ci" / f"prune_{split}.log").is_file()
+        reference = pd.read_parquet(data / "features" / "reference" / f"{split}.parquet")
+        assert sorted(reference["instrument_str"]) == sorted(instruments[split])
+        assert set(reference["note_str"]) <= set(manifest["note_str"])
     summary = pd.read_csv(ci_workspace / "results" / "ci" / "data" / "summary.csv")
     assert len(summary) == 33 and summary["notes"].sum() == sum(
         len(pd.read_parquet(data / "manifest" / f"{s}.parquet")) for s in SPLITS)
@@ -77,8 +80,8 @@ def test_second_run_is_a_no_op(ci_workspace: Path):
 
 def test_paper_profile_plans_the_data_phase(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
-    jobs = planned_jobs(snakemake(ws, "-n"))
-    assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "data_summary": 1, "all": 1}
+    jobs = planned_jobs(snakemake(ws, "-n", "data"))
+    assert jobs == {"nsynth": 3, "prune": 3, "resample": 3, "data_summary": 1, "data": 1}
 
 
 @pytest.fixture
@@ -98,26 +101,26 @@ def test_changing_a_resample_parameter_reruns_only_resample(ci_copy: Path):
     params = yaml.safe_load(overlay.read_text())
     params["resample"]["quality"] = "VHQ"
     overlay.write_text(yaml.safe_dump(params))
-    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {"resample": 3, "all": 1}
-    snakemake(ci_copy, "--cores", "2", profile="ci")
+    assert planned_jobs(snakemake(ci_copy, "-n", "data", profile="ci")) == {"resample": 3, "data": 1}
+    snakemake(ci_copy, "--cores", "2", "data", profile="ci")
     after = mtimes(data)
     assert {p for p in before if after[p] != before[p]} == {p for p in before if p.parts[0] == "resampled"}
-    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {}
+    assert planned_jobs(snakemake(ci_copy, "-n", "data", profile="ci")) == {}
 
 
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
-        ("src/instrumentgen/data/store.py", {"resample": 3, "all": 1}),
-        ("src/instrumentgen/data/manifest.py", {"prune": 3, "resample": 3, "data_summary": 1, "all": 1}),
+        ("src/instrumentgen/data/store.py", {"resample": 3, "data": 1}),
+        ("src/instrumentgen/data/manifest.py", {"prune": 3, "resample": 3, "data_summary": 1, "data": 1}),
         ("src/instrumentgen/synth/families.py",
-         {"synthesize": 1, "prune": 3, "resample": 3, "data_summary": 1, "all": 1}),
+         {"synthesize": 1, "prune": 3, "resample": 3, "data_summary": 1, "data": 1}),
     ],
 )
 def test_changing_code_reruns_the_rules_that_run_it(ci_copy: Path, module: str, expected: dict):
     path = ci_copy / module
     path.write_text(path.read_text() + "\n# changed\n")
-    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
+    assert planned_jobs(snakemake(ci_copy, "-n", "data", profile="ci")) == expected
 
 
 def test_snakemake_lint_clean():

@@ -1,4 +1,5 @@
 # Shared set-up: parameters (validated, defaults filled), output roots, helpers.
+import json
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,8 @@ DATA = f"data/{PROFILE}"  # outputs of different profiles never overwrite each o
 RESULTS = f"results/{PROFILE}"
 LOGS = f"logs/{PROFILE}"
 SPLITS = P["data"]["splits"]
+if "train" not in SPLITS:
+    raise WorkflowError(f"data.splits = {SPLITS} must include 'train' (models and references learn from it)")
 ENV = "../envs/instrumentgen.yaml"  # conda equivalent of `make setup`
 
 envvars:
