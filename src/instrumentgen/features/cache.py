@@ -35,7 +35,7 @@ class FeatureError(ValueError):
     """Bad audio or a feature of the wrong shape; the message names the note."""
 
 
-def _arrow_array(values: np.ndarray) -> pa.Array:
+def fixed_size_array(values: np.ndarray) -> pa.Array:
     """``[N, *shape]`` → an Arrow array of (nested) fixed-size lists, one per row."""
     flat = pa.array(values.reshape(-1))
     for size in reversed(values.shape[1:]):
@@ -133,7 +133,7 @@ def cache_features(
                 values.append(_checked(compute(audio), names[b:b + len(rows)], name))
                 bar.update(len(rows))
             with atomic_path(parts / f"part-{start:09d}.parquet", suffix=".parquet") as tmp:
-                pq.write_table(pa.table({"feature": _arrow_array(np.concatenate(values))}), tmp)
+                pq.write_table(pa.table({"feature": fixed_size_array(np.concatenate(values))}), tmp)
 
     features = pa.concat_tables([pq.read_table(parts / f"part-{s:09d}.parquet") for s in starts])
     meta = pa.Table.from_pandas(store.index.drop(columns=[c for c in DROP_COLUMNS if c in store.index]),
