@@ -16,7 +16,7 @@ import torch
 from instrumentgen.atomic import atomic_path
 from instrumentgen.data.store import open_store
 from instrumentgen.download import sha256_file
-from instrumentgen.features.cache import fixed_size_array, cache_features
+from instrumentgen.features.cache import cache_features, fixed_size_array
 from instrumentgen.features.encoders import CLAP_KINDS, CODEC_KINDS, load_codec, load_embedder
 from instrumentgen.prompts import load_prompts
 
