@@ -9,10 +9,10 @@ from instrumentgen.codec.base import Codec
 from instrumentgen.codec.fitted import FittedCodec
 
 
-def load_codec(path: str | os.PathLike, n_codebooks: int = 4) -> Codec:
+def load_codec(path: str | os.PathLike, n_codebooks: int = 4, device: str = "cpu") -> Codec:
     """A :class:`FittedCodec` for ``*.npz``, a :class:`~instrumentgen.codec.dac_codec.DACCodec` (first
     ``n_codebooks`` codebooks, checksum-verified) for ``*.pth``; ``ValueError`` naming ``path`` otherwise
-    (also when a fitted codec does not have ``n_codebooks`` codebooks)."""
+    (also when a fitted codec does not have ``n_codebooks`` codebooks). ``device`` applies to DAC."""
     path = Path(path)
     if path.suffix == ".npz":
         codec = FittedCodec.load(path)
@@ -23,5 +23,5 @@ def load_codec(path: str | os.PathLike, n_codebooks: int = 4) -> Codec:
     if path.suffix == ".pth":
         from instrumentgen.codec.dac_codec import DACCodec
 
-        return DACCodec.load(path, n_codebooks=n_codebooks)
+        return DACCodec.load(path, n_codebooks=n_codebooks, device=device)
     raise ValueError(f"{path}: unknown codec file type (expected a fitted codec .npz or DAC weights .pth)")

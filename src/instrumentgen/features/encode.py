@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 import torch
 
 from instrumentgen.atomic import atomic_path
+from instrumentgen.clap import load_embedder
+from instrumentgen.codec import load_codec
 from instrumentgen.data.store import open_store
 from instrumentgen.download import sha256_file
 from instrumentgen.features.cache import cache_features, fixed_size_array
-from instrumentgen.features.encoders import CLAP_KINDS, CODEC_KINDS, load_codec, load_embedder
 from instrumentgen.prompts import load_prompts
 
 log = logging.getLogger(__name__)
@@ -36,27 +37,34 @@ def codes_fn(codec):
     return encode
 
 
+def _embedder(args: argparse.Namespace):
+    """The CLAP model of ``args.model`` (``.npz``: small CLAP; else a LAION-CLAP checkpoint)."""
+    if args.model.suffix == ".npz":
+        return load_embedder(args.model)
+    return load_embedder(args.model, device=args.device)
+
+
 def cache_codes(args: argparse.Namespace) -> None:
-    codec = load_codec(args.kind, args.model, args.n_codebooks)
+    codec = load_codec(args.model, args.n_codebooks, device=args.device)
     store = open_store(args.store)
     if store.sample_rate != codec.sample_rate:
         raise ValueError(f"{args.store}: audio at {store.sample_rate} Hz, the codec expects "
                          f"{codec.sample_rate} Hz")
-    params = {"kind": args.kind, "model_sha256": sha256_file(args.model), "n_codebooks": args.n_codebooks}
+    params = {"model_sha256": sha256_file(args.model), "n_codebooks": args.n_codebooks}
     cache_features(store, args.out, codes_fn(codec), name="codes", params=params, batch_size=args.batch_size)
 
 
 def cache_audio_embeddings(args: argparse.Namespace) -> None:
-    model = load_embedder(args.kind, args.model)
+    model = _embedder(args)
     store = open_store(args.store)
-    params = {"kind": args.kind, "model_sha256": sha256_file(args.model)}
+    params = {"model_sha256": sha256_file(args.model)}
     cache_features(store, args.out, lambda a: model.embed_audio(a, store.sample_rate), name="clap_audio",
                    params=params, batch_size=args.batch_size)
 
 
 def cache_text_embeddings(args: argparse.Namespace) -> None:
     prompts = load_prompts(args.prompts)
-    model = load_embedder(args.kind, args.model)
+    model = _embedder(args)
     emb = np.asarray(model.embed_text([p.text for p in prompts]), dtype=np.float32)
     if emb.shape[0] != len(prompts) or not np.isfinite(emb).all():
         raise ValueError(f"{args.model}: bad text embeddings for {args.prompts} (shape {emb.shape})")
@@ -71,20 +79,19 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m instrumentgen.features.encode", description=__doc__)
     sub = ap.add_subparsers(dest="what", required=True)
     codes = sub.add_parser("codes", help="codec codes [K, F] int16 per note")
-    codes.add_argument("--kind", choices=CODEC_KINDS, required=True)
     codes.add_argument("--n-codebooks", type=int, required=True)
     audio = sub.add_parser("clap-audio", help="CLAP audio embeddings per note")
     text = sub.add_parser("clap-text", help="CLAP text embeddings of the T2I prompts")
-    for p in (audio, text):
-        p.add_argument("--kind", choices=CLAP_KINDS, required=True)
     for p in (codes, audio):
         p.add_argument("--store", type=Path, required=True,
                        help="resampled store prefix, e.g. data/tiny/resampled/train")
         p.add_argument("--batch-size", type=int, default=16)
     text.add_argument("--prompts", type=Path, required=True)
     for p in (codes, audio, text):
-        p.add_argument("--model", type=Path, required=True)
+        p.add_argument("--model", type=Path, required=True,
+                       help="codec/CLAP file: .npz (offline models) or pretrained weights (.pth/.pt)")
         p.add_argument("--out", type=Path, required=True)
+        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     run = {"codes": cache_codes, "clap-audio": cache_audio_embeddings, "clap-text": cache_text_embeddings}
