@@ -60,3 +60,36 @@ def raw_split(wildcards):
 def parent_of_output(wildcards, output):
     """Folder holding a rule's first output."""
     return os.path.dirname(output[0])
+
+
+def store_files(split):
+    """The resampled store of ``split`` (a wildcard pattern such as "{split}" is fine)."""
+    return multiext(f"{DATA}/resampled/{split}", ".npy", ".parquet")
+
+
+def store_prefix(wildcards, input):
+    """Prefix of a rule's resampled-store input (``data/<p>/resampled/<split>``)."""
+    return os.path.splitext(input.store[0])[0]
+
+
+def codec_model():
+    """The codec file: pretrained DAC weights (paper) or the fitted offline codec."""
+    if P["codec"]["kind"] == "dac":
+        return f"{P['codec']['dac']['weights_dir']}/weights.pth"
+    return f"{DATA}/models/codec.npz"
+
+
+def clap_model():
+    """The CLAP file: the LAION-CLAP checkpoint (paper) or the small offline CLAP."""
+    if P["clap"]["kind"] == "laion":
+        return f"{P['clap']['laion']['weights_dir']}/music_audioset_epoch_15_esc_90.14.pt"
+    return f"{DATA}/models/clap.npz"
+
+
+def encoder_reports():
+    """Quality reports that need captions (only the synthetic data has them)."""
+    return [f"{RESULTS}/features/clap_retrieval.json"] if P["data"]["source"] == "synthetic" else []
+
+
+# GPU token for the pretrained encoders (paper); the offline ones run on the CPU.
+GPU_ENCODERS = int(P["codec"]["kind"] == "dac" or P["clap"]["kind"] == "laion")

@@ -77,9 +77,9 @@ def _by_family(families: np.ndarray, cents: dict[str, list], tolerance: float) -
 
 def evaluate(codec_path: Path, store_prefix: Path, *, max_notes: int | None = None, seed: int = 0,
              batch_size: int = 32, pitch_range: tuple[int, int] = quality.PITCH_RANGE,
-             n_codebooks: int = 4) -> dict[str, Any]:
+             n_codebooks: int = 4, device: str = "cpu") -> dict[str, Any]:
     """The quality report of the codec at ``codec_path`` on the store ``store_prefix`` (see module doc)."""
-    codec = load_codec(codec_path, n_codebooks=n_codebooks)
+    codec = load_codec(codec_path, n_codebooks=n_codebooks, device=device)
     store = open_store(store_prefix)
     if store.sample_rate != codec.sample_rate:
         raise ValueError(f"{store_prefix}: stored at {store.sample_rate} Hz but the codec {codec_path} "
@@ -129,17 +129,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--codec", type=Path, required=True, help="fitted codec .npz or DAC weights .pth")
     ap.add_argument("--store", type=Path, required=True, help="store prefix, e.g. data/tiny/resampled/test")
     ap.add_argument("--out", type=Path, required=True, help="JSON report to write")
-    ap.add_argument("--max-notes", type=int, default=None, help="evaluate a random subset of this size")
+    ap.add_argument("--max-notes", type=int, default=0, help="evaluate a random subset of this size (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the --max-notes subset")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--n-codebooks", type=int, default=4)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="for DAC")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    if args.max_notes is not None and args.max_notes < 1:
-        ap.error(f"--max-notes must be >= 1, got {args.max_notes}")
+    if args.max_notes < 0:
+        ap.error(f"--max-notes must be >= 0, got {args.max_notes}")
     try:
-        report = evaluate(args.codec, args.store, max_notes=args.max_notes, seed=args.seed,
-                          batch_size=args.batch_size, n_codebooks=args.n_codebooks)
+        report = evaluate(args.codec, args.store, max_notes=args.max_notes or None, seed=args.seed,
+                          batch_size=args.batch_size, n_codebooks=args.n_codebooks, device=args.device)
     except (CodecFileError, StoreError, DownloadError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
