@@ -195,3 +195,16 @@ def test_griffin_lim_keeps_a_sine() -> None:
     assert y.shape == (1, log_mag.shape[1] * HOP)
     f0 = median_f0(y[0].numpy(), SR, midi_pitch=64)  # 329.6 Hz
     assert abs(1200 * np.log2(f0 / 330.0)) < 20
+
+
+def test_codes_decode_encode_stability(codec: FittedCodec, held_out: Notes) -> None:
+    """Re-encoding decoded audio lands mostly on the same coarse codes and the same spectra."""
+    audio = torch.from_numpy(held_out[0])[:, None]
+    codes = codec.encode(audio)
+    again = codec.encode(codec.decode(codes)[..., : audio.shape[-1]])
+    first_stage = (codes[:, 0] == again[:, 0]).float().mean().item()
+    assert first_stage >= 0.6, first_stage
+    spec, spec_again = codec.codes_to_log_magnitude(codes), codec.codes_to_log_magnitude(again)
+    drift = (spec - spec_again).abs().mean().item()
+    spread = (spec - spec.mean()).abs().mean().item()
+    assert drift < 0.25 * spread, (drift, spread)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import yaml
 
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.data.store import open_store
+from instrumentgen.features.cache import read_features
 from instrumentgen.workspace import make_workspace, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -66,6 +68,25 @@ def test_ci_data_phase_outputs(ci_workspace: Path):
                     for s in SPLITS)
     assert (~raw["pitch"].between(21, 108)).any(), "synthetic data should exercise the pruning"
     assert set(raw["instrument_source_str"]) == {"acoustic", "electronic", "synthetic"}
+
+
+def test_ci_features_outputs(ci_workspace: Path):
+    data = ci_workspace / "data" / "ci"
+    for split in SPLITS:
+        index = pd.read_parquet(data / "resampled" / f"{split}.parquet")
+        meta, codes = read_features(data / "features" / "codes" / f"{split}.parquet")
+        assert meta.column("note_str").to_pylist() == index["note_str"].tolist()
+        assert codes.dtype == np.int16 and codes.shape == (len(index), 4, 25)  # 0.5 s at 24 kHz, hop 480
+        assert codes.min() >= 0 and codes.max() < 64
+        meta, emb = read_features(data / "features" / "clap_audio" / f"{split}.parquet")
+        assert emb.shape == (len(index), 512) and emb.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+    prompts = pd.read_parquet(data / "features" / "clap_text" / "prompts.parquet")
+    assert len(prompts) == 11 and len(prompts["feature"].iloc[0]) == 512
+    quality = json.loads((ci_workspace / "results/ci/features/codec_quality.json").read_text())
+    assert quality["original"]["n_notes"] == 40 and 0 <= quality["reconstruction"]["share_within"] <= 1
+    retrieval = json.loads((ci_workspace / "results/ci/features/clap_retrieval.json").read_text())
+    assert "text_to_audio" in retrieval
 
 
 def test_report_has_the_data_summary(ci_workspace: Path):
