@@ -159,13 +159,16 @@ def test_dvc_records_the_data_stage_of_every_profile():
     assert proc.returncode == 0, proc.stderr
     for profile in ("paper", "tiny", "ci"):
         assert f"data@{profile}" in proc.stdout
-    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]["data"]["do"]
-    assert all(next(iter(o.values()))["persist"] for o in dvc["outs"])
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    for phase in ("data", "features"):
+        assert f"{phase}@tiny" in proc.stdout
+        assert all(next(iter(o.values()))["persist"] for o in stages[phase]["do"]["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
 
 
-def test_dvc_repro_records_the_ci_data_stage(tmp_path: Path):
-    """`dvc repro data@ci` runs Snakemake, records the outputs, and is then up to date."""
+def test_dvc_repro_records_the_ci_stages(tmp_path: Path):
+    """`dvc repro features@ci` runs Snakemake for both phases, records the outputs, and is then
+    up to date."""
     ws = make_workspace(tmp_path / "ws")
     (ws / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
     dvc = str(BIN / "dvc")
@@ -176,8 +179,11 @@ def test_dvc_repro_records_the_ci_data_stage(tmp_path: Path):
         return proc.stdout
 
     run("init", "--no-scm")
-    run("repro", "data@ci")
-    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]["data@ci"]
-    assert {o["path"] for o in lock["outs"]} == {"data/ci/manifest", "data/ci/resampled", "results/ci/data"}
-    assert "Data and pipelines are up to date" in run("status", "data@ci")
-    assert "didn't change" in run("repro", "data@ci")
+    run("repro", "features@ci")  # and data@ci, which it depends on
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+    assert {o["path"] for o in lock["data@ci"]["outs"]} == {"data/ci/manifest", "data/ci/resampled",
+                                                            "results/ci/data"}
+    assert {o["path"] for o in lock["features@ci"]["outs"]} == {"data/ci/features", "data/ci/models",
+                                                                "results/ci/features"}
+    assert "Data and pipelines are up to date" in run("status", "features@ci")
+    assert "didn't change" in run("repro", "features@ci")
