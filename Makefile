@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup demo test run lint bench lock clean-venv
+.PHONY: setup demo test run lint bench bench-encoders lock clean-venv
 
 setup: $(STAMP)
 
@@ -40,6 +40,9 @@ lint: setup
 
 bench: setup
 	$(OFFLINE) $(BIN)/python benchmarks/data_phase.py
+
+bench-encoders: setup
+	$(OFFLINE) $(BIN)/python benchmarks/encoders.py
 
 # Re-pin the whole dependency tree from pyproject.toml (needs the package registry).
 lock:
