@@ -16,7 +16,9 @@ rule features:
 
 rule fetch_dac:
     input:
-        code("features/fetch_weights.py"),
+        # ancient(): a newer download script must not make Snakemake delete weights already here
+        # (possibly placed by hand, offline) to fetch them again.
+        ancient(code("features/fetch_weights.py")),
     output:
         f"{P['codec']['dac']['weights_dir']}/weights.pth",
     params:
@@ -32,7 +34,7 @@ rule fetch_dac:
 
 rule fetch_clap:
     input:
-        code("features/fetch_weights.py"),
+        ancient(code("features/fetch_weights.py")),  # see fetch_dac
     output:
         f"{P['clap']['laion']['weights_dir']}/music_audioset_epoch_15_esc_90.14.pt",
     params:
