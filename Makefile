@@ -29,7 +29,7 @@ demo: setup
 # Any profile: `make run PROFILE=ci` (paper: `make run PROFILE=paper`, needs GPU + internet).
 run: setup
 	@test -f workflow/profiles/$(PROFILE)/params.yaml || { echo "error: unknown profile '$(PROFILE)'; known: $$(ls workflow/profiles | tr '\n' ' ')"; exit 1; }
-	$(OFFLINE) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE)
+	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE)
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q

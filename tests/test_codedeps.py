@@ -40,3 +40,31 @@ def test_from_import_of_a_module(tmp_path: Path):
 def test_missing_module_named():
     with pytest.raises(FileNotFoundError, match="data/nope.py"):
         module_files("data/nope.py")
+
+
+def test_excluded_modules_are_not_followed():
+    paper = rel(module_files("features/codes.py", exclude=("codec/fitted.py",)))
+    assert "codec/fitted.py" not in paper and "codec/dac_codec.py" in paper
+    assert "codec/kmeans.py" not in paper  # only reachable through the excluded fitted codec
+    assert "features/cache.py" in paper and not any(f.startswith("clap/") for f in paper)
+    offline = rel(module_files("features/codes.py", exclude=("codec/dac_codec.py",)))
+    assert "codec/kmeans.py" in offline and "codec/dac_codec.py" not in offline
+
+
+def test_loaded_code_digest_tracks_the_source_of_loaded_modules(tmp_path: Path):
+    import importlib.util
+    import sys
+
+    from instrumentgen.codedeps import loaded_code_digest
+
+    module = tmp_path / "mod_for_digest.py"
+    module.write_text("X = 1\n")
+    spec = importlib.util.spec_from_file_location("mod_for_digest", module)
+    sys.modules["mod_for_digest"] = importlib.util.module_from_spec(spec)
+    try:
+        before = loaded_code_digest(package_dir=tmp_path)
+        module.write_text("X = 2\n")
+        assert loaded_code_digest(package_dir=tmp_path) != before
+        assert len(before) == 64
+    finally:
+        del sys.modules["mod_for_digest"]

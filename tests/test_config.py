@@ -78,6 +78,7 @@ def test_unknown_profile_names_known_ones():
         ({"data": {"pitch_typo": 3}}, r"pitch_typo"),
         ({"data": {"pitch_min": 60, "pitch_max": 50}}, r"pitch_min = 60 is above data\.pitch_max = 50"),
         ({"data": {"source": "synthetic"}}, r"paper profile needs data\.source = 'nsynth'"),
+        ({"resample": {"target_rate": 24000}}, r"codec\.kind = 'dac' \(44\.1 kHz\) needs"),
     ],
 )
 def test_bad_params_named(overlay, pattern):

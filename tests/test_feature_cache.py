@@ -123,3 +123,21 @@ def test_wrong_result_count_named(tmp_path: Path):
     with pytest.raises(FeatureError, match="got 1 results for a batch of 4"):
         cache_features(store, tmp_path / "x.parquet", lambda a: stats(a)[:1], name="codes", params={},
                        batch_size=4, progress=False)
+
+
+def test_changed_batch_size_restarts_cleanly(tmp_path: Path):
+    store = open_store(make_store(tmp_path))
+    out = tmp_path / "cache" / "train.parquet"
+    calls = []
+
+    def dies_in_second_batch(audio):
+        calls.append(len(audio))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return stats(audio)
+
+    with pytest.raises(KeyboardInterrupt):
+        cache_features(store, out, dies_in_second_batch, name="codes", params={}, batch_size=4,
+                       chunk_batches=1, progress=False)
+    cache_features(store, out, stats, name="codes", params={}, batch_size=5, chunk_batches=1, progress=False)
+    np.testing.assert_array_equal(read_features(out)[1], stats(store.batch(np.arange(N))))

@@ -187,3 +187,11 @@ def test_changed_source_audio_is_not_resumed(manifest: Path, tmp_path: Path, mon
     calls = count_chunks(monkeypatch)
     run(manifest, out, chunk_notes=3)
     assert calls == [0, 3, 6, 9]
+
+
+def test_truncated_store_named(manifest: Path, tmp_path: Path):
+    run(manifest, tmp_path / "out")
+    npy = tmp_path / "out" / "train.npy"
+    npy.write_bytes(npy.read_bytes()[: npy.stat().st_size // 2])
+    with pytest.raises(StoreError, match=r"train\.npy: not a readable \.npy array \(truncated\?\)"):
+        open_store(tmp_path / "out" / "train")

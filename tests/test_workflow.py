@@ -84,9 +84,11 @@ def test_ci_features_outputs(ci_workspace: Path):
     prompts = pd.read_parquet(data / "features" / "clap_text" / "prompts.parquet")
     assert len(prompts) == 11 and len(prompts["feature"].iloc[0]) == 512
     quality = json.loads((ci_workspace / "results/ci/features/codec_quality.json").read_text())
-    assert quality["original"]["n_notes"] == 40 and 0 <= quality["reconstruction"]["share_within"] <= 1
+    assert quality["original"]["n_notes"] == 40 and quality["original"]["share_within"] >= 0.9
+    assert 0 < quality["reconstruction"]["share_within"] <= 1  # the ci codec is tiny (64 centroids)
     retrieval = json.loads((ci_workspace / "results/ci/features/clap_retrieval.json").read_text())
-    assert "text_to_audio" in retrieval
+    t2a = retrieval["text_to_audio"]["instrument_level"]["instrument"]
+    assert t2a["recall@1"] > t2a["chance_recall@1"] and t2a["recall@5"] > t2a["chance_recall@5"]
 
 
 def test_report_has_the_data_summary(ci_workspace: Path):
@@ -113,6 +115,14 @@ def ci_copy(ci_workspace: Path, tmp_path: Path) -> Path:
 
 def mtimes(root: Path) -> dict[Path, int]:
     return {p.relative_to(root): p.stat().st_mtime_ns for p in root.rglob("*.parquet")}
+
+
+def test_paper_profile_plans_the_features_phase(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    jobs = planned_jobs(snakemake(ws, "-n", "features"))
+    assert jobs["fetch_dac"] == 1 and jobs["fetch_clap"] == 1 and jobs["encode_codes"] == 3
+    assert jobs["embed_audio"] == 3 and jobs["embed_prompts"] == 1 and jobs["codec_quality"] == 1
+    assert "bootstrap_codec" not in jobs and "bootstrap_clap" not in jobs and "clap_retrieval" not in jobs
 
 
 def test_changing_a_resample_parameter_reruns_only_resample(ci_copy: Path):
@@ -142,6 +152,22 @@ def test_changing_code_reruns_the_rules_that_run_it(ci_copy: Path, module: str, 
     path = ci_copy / module
     path.write_text(path.read_text() + "\n# changed\n")
     assert planned_jobs(snakemake(ci_copy, "-n", "data", profile="ci")) == expected
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("src/instrumentgen/clap/small.py",
+         {"bootstrap_clap": 1, "clap_retrieval": 1, "embed_audio": 3, "embed_prompts": 1, "features": 1}),
+        ("src/instrumentgen/codec/kmeans.py",
+         {"bootstrap_codec": 1, "codec_quality": 1, "encode_codes": 3, "features": 1}),
+        ("src/instrumentgen/codec/dac_codec.py", {}),  # the ci profile uses the fitted codec
+    ],
+)
+def test_changing_encoder_code_reruns_only_its_features(ci_copy: Path, module: str, expected: dict):
+    path = ci_copy / module
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert planned_jobs(snakemake(ci_copy, "-n", "features", profile="ci")) == expected
 
 
 def test_snakemake_lint_clean():

@@ -9,6 +9,8 @@ re-trigger the rules that run them).
 from __future__ import annotations
 
 import ast
+import hashlib
+import sys
 from pathlib import Path
 
 PACKAGE = "instrumentgen"
@@ -37,11 +39,16 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def module_files(*entries: str, follow_imports: bool = True, package_dir: Path = PACKAGE_DIR) -> list[Path]:
+def module_files(*entries: str, follow_imports: bool = True, exclude: tuple[str, ...] = (),
+                 package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """Files for ``entries`` (paths relative to the package: ``"data/prune.py"``, or a sub-package
     folder ``"synth"`` meaning all its modules) and, with ``follow_imports``, everything they import
     from the package, including the ``__init__.py`` of every package on the way. Sorted, absolute.
+
+    ``exclude`` (paths relative to the package) are neither listed nor followed: the modules of an
+    encoder kind that a profile does not use (imported lazily, only for the other kind).
     """
+    excluded = {(package_dir / e).resolve() for e in exclude}
     todo: list[Path] = []
     for entry in entries:
         full = package_dir / entry
@@ -54,7 +61,7 @@ def module_files(*entries: str, follow_imports: bool = True, package_dir: Path =
     seen: set[Path] = set()
     while todo:
         path = todo.pop()
-        if path in seen:
+        if path in seen or path.resolve() in excluded:
             continue
         seen.add(path)
         if not follow_imports:
@@ -68,3 +75,15 @@ def module_files(*entries: str, follow_imports: bool = True, package_dir: Path =
             if found is not None:
                 todo.append(found)
     return sorted(seen)
+
+
+def loaded_code_digest(package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the source of every package module imported so far in this process: the code
+    that actually ran (for resume fingerprints; call it after the models are loaded)."""
+    package_dir = Path(package_dir).resolve()
+    loaded = (Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None))
+    files = sorted({f for f in loaded if f.is_relative_to(package_dir)})
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(package_dir)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()

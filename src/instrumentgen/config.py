@@ -80,6 +80,9 @@ def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) 
             f"invalid parameters: data.pitch_min = {data['pitch_min']} is above "
             f"data.pitch_max = {data['pitch_max']}"
         )
+    if instance["codec"]["kind"] == "dac" and instance["resample"]["target_rate"] != 44100:
+        raise ParamsError(f"invalid parameters: codec.kind = 'dac' (44.1 kHz) needs resample.target_rate = "
+                          f"44100, not {instance['resample']['target_rate']}")
     if instance["profile"] == "paper" and data["source"] != "nsynth":
         raise ParamsError("invalid parameters: the paper profile needs data.source = 'nsynth'")
     return instance

@@ -2,6 +2,7 @@
 import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from instrumentgen.codedeps import module_files
@@ -43,11 +44,11 @@ wildcard_constraints:
     split="|".join(SPLITS),
 
 
-def code(*modules, follow_imports=True):
+def code(*modules, follow_imports=True, exclude=()):
     """Source files that a step runs, ``modules`` (relative to src/instrumentgen) plus the package modules
     they import, listed as inputs so that code changes re-trigger the rule."""
     package_dir = Path(workflow.basedir) / "src" / "instrumentgen"
-    files = module_files(*modules, follow_imports=follow_imports, package_dir=package_dir)
+    files = module_files(*modules, follow_imports=follow_imports, exclude=exclude, package_dir=package_dir)
     return [os.path.relpath(f) for f in files]
 
 
@@ -72,17 +73,23 @@ def store_prefix(wildcards, input):
     return os.path.splitext(input.store[0])[0]
 
 
+def weights_file(source):
+    """Where a pretrained weights file goes: ``weights_dir`` + the file name of its ``url``
+    (the name the download code derives too)."""
+    return f"{source['weights_dir']}/{os.path.basename(urllib.parse.urlparse(source['url']).path)}"
+
+
 def codec_model():
     """The codec file: pretrained DAC weights (paper) or the fitted offline codec."""
     if P["codec"]["kind"] == "dac":
-        return f"{P['codec']['dac']['weights_dir']}/weights.pth"
+        return weights_file(P["codec"]["dac"])
     return f"{DATA}/models/codec.npz"
 
 
 def clap_model():
     """The CLAP file: the LAION-CLAP checkpoint (paper) or the small offline CLAP."""
     if P["clap"]["kind"] == "laion":
-        return f"{P['clap']['laion']['weights_dir']}/music_audioset_epoch_15_esc_90.14.pt"
+        return weights_file(P["clap"]["laion"])
     return f"{DATA}/models/clap.npz"
 
 
@@ -93,3 +100,10 @@ def encoder_reports():
 
 # GPU token for the pretrained encoders (paper); the offline ones run on the CPU.
 GPU_ENCODERS = int(P["codec"]["kind"] == "dac" or P["clap"]["kind"] == "laion")
+
+
+# Modules of the encoder kinds this profile does not use (imported lazily, only for the other
+# kind): not inputs, so that editing the offline models never re-encodes NSynth, and vice versa.
+UNUSED_ENCODER_CODE = (
+    ("codec/fitted.py",) if P["codec"]["kind"] == "dac" else ("codec/dac_codec.py",)
+) + (("clap/small.py",) if P["clap"]["kind"] == "laion" else ("clap/laion.py",))

@@ -16,11 +16,11 @@ rule features:
 
 rule fetch_dac:
     input:
-        # ancient(): a newer download script must not make Snakemake delete weights already here
-        # (possibly placed by hand, offline) to fetch them again.
-        ancient(code("features/fetch_weights.py")),
+        # ancient() and no import following: neither a newer download script nor an edit elsewhere
+        # may make Snakemake delete weights already here (possibly placed by hand, offline).
+        ancient(code("features/fetch_weights.py", follow_imports=False)),
     output:
-        f"{P['codec']['dac']['weights_dir']}/weights.pth",
+        weights_file(P["codec"]["dac"]),
     params:
         url=P["codec"]["dac"]["url"],
         folder=parent_of_output,
@@ -34,9 +34,9 @@ rule fetch_dac:
 
 rule fetch_clap:
     input:
-        ancient(code("features/fetch_weights.py")),  # see fetch_dac
+        ancient(code("features/fetch_weights.py", follow_imports=False)),  # see fetch_dac
     output:
-        f"{P['clap']['laion']['weights_dir']}/music_audioset_epoch_15_esc_90.14.pt",
+        weights_file(P["clap"]["laion"]),
     params:
         url=P["clap"]["laion"]["url"],
         folder=parent_of_output,
@@ -51,7 +51,7 @@ rule fetch_clap:
 rule bootstrap_codec:
     input:
         store=store_files("train"),
-        code=code("codec/fit.py"),
+        code=code("codec/fit.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/models/codec.npz",
     params:
@@ -77,7 +77,7 @@ rule bootstrap_clap:
     input:
         store=store_files("train"),
         captions=f"{DATA}/synthetic/captions.json",
-        code=code("clap/train_small.py"),
+        code=code("clap/train_small.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/models/clap.npz",
     params:
@@ -99,7 +99,7 @@ rule codec_quality:
     input:
         codec=codec_model(),
         store=store_files("test"),
-        code=code("codec/evaluate.py"),
+        code=code("codec/evaluate.py", exclude=UNUSED_ENCODER_CODE),
     output:
         report(f"{RESULTS}/features/codec_quality.json", caption="../report/codec_quality.rst", category="Encoders"),
     params:
@@ -124,7 +124,7 @@ rule clap_retrieval:
         model=clap_model(),
         store=store_files("test"),
         captions=f"{DATA}/synthetic/captions.json",
-        code=code("clap/evaluate.py"),
+        code=code("clap/evaluate.py", exclude=UNUSED_ENCODER_CODE),
     output:
         report(f"{RESULTS}/features/clap_retrieval.json", caption="../report/clap_retrieval.rst", category="Encoders"),
     params:
@@ -142,7 +142,7 @@ rule encode_codes:
     input:
         codec=codec_model(),
         store=store_files("{split}"),
-        code=code("features/encode.py"),
+        code=code("features/codes.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/features/codes/{{split}}.parquet",
     params:
@@ -156,7 +156,7 @@ rule encode_codes:
     log:
         f"{LOGS}/encode_codes_{{split}}.log",
     shell:
-        "python -m instrumentgen.features.encode codes --model {input.codec} --store {params.store}"
+        "python -m instrumentgen.features.codes --model {input.codec} --store {params.store}"
         " --out {output} --n-codebooks {params.n_codebooks} --batch-size {params.batch_size} > {log} 2>&1"
 
 
@@ -164,7 +164,7 @@ rule embed_audio:
     input:
         model=clap_model(),
         store=store_files("{split}"),
-        code=code("features/encode.py"),
+        code=code("features/clap_audio.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/features/clap_audio/{{split}}.parquet",
     params:
@@ -177,7 +177,7 @@ rule embed_audio:
     log:
         f"{LOGS}/embed_audio_{{split}}.log",
     shell:
-        "python -m instrumentgen.features.encode clap-audio --model {input.model} --store {params.store}"
+        "python -m instrumentgen.features.clap_audio --model {input.model} --store {params.store}"
         " --out {output} --batch-size {params.batch_size} > {log} 2>&1"
 
 
@@ -185,7 +185,7 @@ rule embed_prompts:
     input:
         model=clap_model(),
         prompts=P["prompts"]["file"],
-        code=code("features/encode.py"),
+        code=code("features/clap_text.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/features/clap_text/prompts.parquet",
     resources:
@@ -195,7 +195,7 @@ rule embed_prompts:
     log:
         f"{LOGS}/embed_prompts.log",
     shell:
-        "python -m instrumentgen.features.encode clap-text --model {input.model} --prompts {input.prompts}"
+        "python -m instrumentgen.features.clap_text --model {input.model} --prompts {input.prompts}"
         " --out {output} > {log} 2>&1"
 
 

@@ -8,10 +8,11 @@ from typing import Any
 from instrumentgen.clap.base import AudioTextEmbedder
 
 
-def load_embedder(path: str | Path, **laion_kwargs: Any) -> AudioTextEmbedder:
-    """A small CLAP (``.npz``, :class:`~instrumentgen.clap.small.SmallClap`) or a LAION-CLAP
-    checkpoint (anything else, :meth:`~instrumentgen.clap.laion.LaionClap.from_checkpoint`,
-    checksum-verified; ``laion_kwargs`` such as ``amodel``/``tmodel``/``device`` go there)."""
+def load_embedder(path: str | Path, device: str | None = None, **laion_kwargs: Any) -> AudioTextEmbedder:
+    """A small CLAP (``.npz``, :class:`~instrumentgen.clap.small.SmallClap`, CPU; ``device`` is
+    ignored) or a LAION-CLAP checkpoint (anything else,
+    :meth:`~instrumentgen.clap.laion.LaionClap.from_checkpoint`, checksum-verified, on ``device``;
+    ``laion_kwargs`` such as ``amodel``/``tmodel`` go there)."""
     path = Path(path)
     if path.suffix == ".npz":
         from instrumentgen.clap.small import SmallClap
@@ -21,4 +22,4 @@ def load_embedder(path: str | Path, **laion_kwargs: Any) -> AudioTextEmbedder:
         return SmallClap.load(path)
     from instrumentgen.clap.laion import LaionClap
 
-    return LaionClap.from_checkpoint(path, **laion_kwargs)
+    return LaionClap.from_checkpoint(path, device=device, **laion_kwargs)

@@ -8,8 +8,8 @@
   mel distance of the reconstruction.
 """
 
-from instrumentgen.codec.base import Codec
-from instrumentgen.codec.fitted import CodecFileError, FittedCodec
+from instrumentgen.codec.base import Codec, CodecFileError
+from instrumentgen.codec.fitted import FittedCodec
 from instrumentgen.codec.loading import load_codec
 
 __all__ = ["Codec", "CodecFileError", "FittedCodec", "load_codec"]

@@ -34,3 +34,19 @@ class Codec(abc.ABC):
     @abc.abstractmethod
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K, F]`` → audio ``[B, 1, T']`` with ``T' ≈ F * hop_length``."""
+
+
+class CodecFileError(ValueError):
+    """A codec file that is missing, unreadable or inconsistent; the message names it."""
+
+
+def check_codes(codes: torch.Tensor, n_codebooks: int, codebook_size: int) -> torch.Tensor:
+    """Validate codes ``[B, K, F]`` (integer, ``K == n_codebooks``, in range); return them as int64."""
+    if codes.ndim != 3 or codes.shape[1] != n_codebooks or codes.shape[2] < 1:
+        raise ValueError(f"expected codes [B, {n_codebooks}, F >= 1], got shape {tuple(codes.shape)}")
+    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+        raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
+    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
+        raise ValueError(f"codes outside [0, {codebook_size}): min {int(codes.min())}, "
+                         f"max {int(codes.max())}")
+    return codes.long()

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from instrumentgen.codec.base import Codec
-from instrumentgen.codec.fitted import check_codes
+from instrumentgen.codec.base import Codec, check_codes
 from instrumentgen.download import DownloadError, download, verify_checksum
 
 if TYPE_CHECKING:

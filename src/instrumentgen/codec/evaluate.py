@@ -19,8 +19,7 @@ import torch
 
 from instrumentgen.atomic import write_json_atomic
 from instrumentgen.codec import quality
-from instrumentgen.codec.base import Codec
-from instrumentgen.codec.fitted import CodecFileError
+from instrumentgen.codec.base import Codec, CodecFileError
 from instrumentgen.codec.loading import load_codec
 from instrumentgen.data.store import AudioStore, StoreError, open_store
 from instrumentgen.download import DownloadError

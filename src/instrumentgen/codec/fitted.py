@@ -25,7 +25,7 @@ import torch
 
 from instrumentgen.atomic import atomic_path
 from instrumentgen.codec import kmeans, spectral
-from instrumentgen.codec.base import Codec
+from instrumentgen.codec.base import Codec, CodecFileError, check_codes
 from instrumentgen.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ DEFAULT_MAX_FRAMES = 60_000
 DEFAULT_LOG_FLOOR = 0.03  # ~ -80 dB below the STFT peak of a full-scale sine (256 with a 1024 Hann window)
 DEFAULT_WEIGHT_EXPONENT = 1.0
 WEIGHT_CORNER_HZ = 700.0
-
-
-class CodecFileError(ValueError):
-    """A codec file that is missing, unreadable or inconsistent; the message names it."""
 
 
 class AudioRows(Protocol):
@@ -61,18 +57,6 @@ def _check_audio(audio: torch.Tensor) -> torch.Tensor:
     if bad.any():
         raise ValueError(f"audio contains NaN or inf (batch items {bad.nonzero().flatten().tolist()})")
     return x
-
-
-def check_codes(codes: torch.Tensor, n_codebooks: int, codebook_size: int) -> torch.Tensor:
-    """Validate codes ``[B, K, F]`` (integer, ``K == n_codebooks``, in range); return them as int64."""
-    if codes.ndim != 3 or codes.shape[1] != n_codebooks or codes.shape[2] < 1:
-        raise ValueError(f"expected codes [B, {n_codebooks}, F >= 1], got shape {tuple(codes.shape)}")
-    if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
-        raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
-    if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
-        raise ValueError(f"codes outside [0, {codebook_size}): min {int(codes.min())}, "
-                         f"max {int(codes.max())}")
-    return codes.long()
 
 
 class FittedCodec(Codec):

@@ -62,7 +62,10 @@ class AudioStore:
         for p in (audio_path, index_path):
             if not p.is_file():
                 raise StoreError(f"{p}: resampled store file not found")
-        self.audio = np.load(audio_path, mmap_mode="r")
+        try:
+            self.audio = np.load(audio_path, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise StoreError(f"{audio_path}: not a readable .npy array (truncated?): {e}") from e
         self.index: pd.DataFrame = pq.read_table(index_path).to_pandas()
         if self.audio.ndim != 2 or self.audio.dtype != np.int16:
             raise StoreError(f"{audio_path}: expected int16 [N, T], got {self.audio.dtype} "

@@ -99,12 +99,13 @@ def cache_features(
 ) -> int:
     """Compute ``compute(audio [B, T]) -> [B, *shape]`` for every note of ``store`` into ``out``.
 
-    ``params`` (everything the result depends on, e.g. model checksum and settings) goes into the
-    resume fingerprint. Returns the number of notes cached.
+    ``params`` (everything the result depends on, e.g. model checksum, settings, code digest) goes
+    into the resume fingerprint, with the chunk size. Returns the number of notes cached.
     """
     out = Path(out)
     parts = out.with_name(out.name + ".parts")
-    fingerprint = _fingerprint(store, name, params)
+    n, chunk = len(store), batch_size * chunk_batches
+    fingerprint = _fingerprint(store, name, {**params, "chunk_notes": chunk})
     state = parts / "fingerprint.json"
     stale = not state.is_file() or json.loads(state.read_text()).get("fingerprint") != fingerprint
     if parts.exists() and stale:
@@ -113,7 +114,6 @@ def cache_features(
     parts.mkdir(parents=True, exist_ok=True)
     write_json_atomic(state, {"fingerprint": fingerprint})
 
-    n, chunk = len(store), batch_size * chunk_batches
     names = store.index["note_str"].tolist()
     starts = list(range(0, n, chunk))
     done = {s for s in starts if (parts / f"part-{s:09d}.parquet").is_file()}
@@ -136,6 +136,8 @@ def cache_features(
                 pq.write_table(pa.table({"feature": fixed_size_array(np.concatenate(values))}), tmp)
 
     features = pa.concat_tables([pq.read_table(parts / f"part-{s:09d}.parquet") for s in starts])
+    if features.num_rows != n:
+        raise FeatureError(f"{parts}: {features.num_rows} cached rows for {n} notes; delete the folder")
     meta = pa.Table.from_pandas(store.index.drop(columns=[c for c in DROP_COLUMNS if c in store.index]),
                                 preserve_index=False)
     table = meta.append_column("feature", features.column("feature"))

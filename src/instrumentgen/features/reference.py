@@ -9,6 +9,10 @@ The paper's per-family pitches (its Table 1) are not in our copy of the text, so
 data-driven: the median pitch of the family's notes in the training split (rounded down to a
 MIDI note), overridable per family in ``params.yaml`` (``features.reference.pitch``).
 Ties: equally near pitches resolve to the lower one, equally near velocities to the louder one.
+
+The other two schemes need no cache: "baseline" conditions each note on its own embedding, and
+"random" draws, at training time, a note of the same instrument uniformly with replacement
+(paper eq. 3) from the instrument's notes listed in these tables (``n_notes``) and the manifests.
 """
 
 from __future__ import annotations
