@@ -146,7 +146,23 @@ def test_unreadable_and_missing_checkpoints(tmp_path: Path):
         LaionClap.from_checkpoint(tmp_path / "absent.pt")
 
 
-def test_roberta_tokenizer_offline_is_a_clear_error(clap: LaionClap):
+@pytest.mark.parametrize("failure", ["raises", "stub"])
+def test_roberta_tokenizer_offline_is_a_clear_error(clap: LaionClap, monkeypatch: pytest.MonkeyPatch,
+                                                    failure: str):
+    """Offline, transformers either raises or (with the offline variables) returns a 5-token stub;
+    both must become a clear error. Simulated, so that a cached roberta-base does not matter."""
+    import transformers
+
+    class Stub:
+        def __len__(self) -> int:
+            return 5
+
+    def from_pretrained(name, *args, **kwargs):
+        if failure == "raises":
+            raise OSError(f"We couldn't connect to fetch {name}")
+        return Stub()
+
+    monkeypatch.setattr(transformers.RobertaTokenizer, "from_pretrained", from_pretrained)
     roberta = LaionClap(clap.model, clap.config, "roberta")
     with pytest.raises(RuntimeError, match="roberta-base tokenizer could not be fetched"):
         roberta.tokenize(["a bright mallet"])
