@@ -35,6 +35,18 @@ def stats(audio: np.ndarray) -> np.ndarray:
     return np.stack([q[:, :3], q[:, -3:]], axis=1)
 
 
+def killed_at_batch(n: int, calls: list[int]):
+    """A feature function that records batch sizes in ``calls`` and is 'killed' at batch ``n``."""
+
+    def compute(audio):
+        calls.append(len(audio))
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        return stats(audio)
+
+    return compute
+
+
 def test_cached_table_schema_and_values(tmp_path: Path):
     store = open_store(make_store(tmp_path))
     out = tmp_path / "codes" / "train.parquet"
@@ -63,16 +75,8 @@ def test_embeddings_are_float32(tmp_path: Path):
 def test_resume_after_kill_computes_only_missing_chunks(tmp_path: Path):
     store = open_store(make_store(tmp_path))
     out = tmp_path / "cache" / "train.parquet"
-    seen = []
-
-    def dies_in_third_chunk(audio):
-        seen.append(len(seen))
-        if len(seen) == 5:  # batches of 4, chunks of 2 batches: the 5th batch is in the 3rd chunk
-            raise KeyboardInterrupt
-        return stats(audio)
-
-    with pytest.raises(KeyboardInterrupt):
-        cache_features(store, out, dies_in_third_chunk, name="codes", params={}, batch_size=4,
+    with pytest.raises(KeyboardInterrupt):  # batches of 4, chunks of 2 batches: batch 5 is in chunk 3
+        cache_features(store, out, killed_at_batch(5, []), name="codes", params={}, batch_size=4,
                        chunk_batches=2, progress=False)
     assert not out.exists() and len(list((tmp_path / "cache" / "train.parquet.parts").glob("part-*"))) == 2
     calls = []
@@ -85,17 +89,10 @@ def test_resume_after_kill_computes_only_missing_chunks(tmp_path: Path):
 def test_changed_params_start_afresh(tmp_path: Path):
     store = open_store(make_store(tmp_path))
     out = tmp_path / "cache" / "train.parquet"
-    calls = []
-
-    def dies_in_third_batch(audio):
-        calls.append(len(audio))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return stats(audio)
-
+    calls: list[int] = []
     with pytest.raises(KeyboardInterrupt):
-        cache_features(store, out, dies_in_third_batch, name="codes", params={"model": "a"}, batch_size=4,
-                       chunk_batches=1, progress=False)
+        cache_features(store, out, killed_at_batch(3, calls), name="codes", params={"model": "a"},
+                       batch_size=4, chunk_batches=1, progress=False)
     calls.clear()
     cache_features(store, out, lambda a: calls.append(len(a)) or stats(a), name="codes",
                    params={"model": "b"}, batch_size=4, chunk_batches=1, progress=False)
@@ -128,16 +125,8 @@ def test_wrong_result_count_named(tmp_path: Path):
 def test_changed_batch_size_restarts_cleanly(tmp_path: Path):
     store = open_store(make_store(tmp_path))
     out = tmp_path / "cache" / "train.parquet"
-    calls = []
-
-    def dies_in_second_batch(audio):
-        calls.append(len(audio))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return stats(audio)
-
     with pytest.raises(KeyboardInterrupt):
-        cache_features(store, out, dies_in_second_batch, name="codes", params={}, batch_size=4,
+        cache_features(store, out, killed_at_batch(2, []), name="codes", params={}, batch_size=4,
                        chunk_batches=1, progress=False)
     cache_features(store, out, stats, name="codes", params={}, batch_size=5, chunk_batches=1, progress=False)
     np.testing.assert_array_equal(read_features(out)[1], stats(store.batch(np.arange(N))))
