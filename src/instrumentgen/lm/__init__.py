@@ -1,0 +1,1 @@
+"""Codec language model: MusicGen-style delay pattern (more to come)."""
