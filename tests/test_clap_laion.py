@@ -174,10 +174,12 @@ def test_fetch_skips_present_file_and_explains_network_failure(tmp_path: Path,
     present.write_bytes(b"weights")
     assert laion.fetch_clap_weights(tmp_path) == present
 
-    def unreachable(url: str, dest: Path, **kwargs: object) -> Path:
-        raise laion.DownloadNetworkError(f"could not download {url}: URLError: no network")
+    import instrumentgen.download as downloads
 
-    monkeypatch.setattr(laion, "download", unreachable)
+    def unreachable(url: str, dest: Path, **kwargs: object) -> Path:
+        raise downloads.DownloadNetworkError(f"could not download {url}: URLError: no network")
+
+    monkeypatch.setattr(downloads, "download", unreachable)
     url = "http://127.0.0.1:9/clap.pt"
     with pytest.raises(ClapWeightsError, match=rf"{url}.*put it at {tmp_path / 'clap.pt'}"):
         laion.fetch_clap_weights(tmp_path, url=url)

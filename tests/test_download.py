@@ -13,6 +13,7 @@ from instrumentgen.download import (
     DownloadNetworkError,
     checksum_path,
     download,
+    loaded_file_digest,
     record_checksum,
     sha256_file,
     verify_checksum,
@@ -164,3 +165,11 @@ def test_tampered_file_fails_checksum(tmp_path: Path) -> None:
         verify_checksum(f)
     msg = str(exc.value)
     assert str(f) in msg and expected in msg and actual in msg
+
+
+def test_loaded_file_digest_uses_the_record_when_present(tmp_path: Path) -> None:
+    f = tmp_path / "model.npz"
+    f.write_bytes(b"abc")
+    assert loaded_file_digest(f) == sha256_file(f)  # no record: computed
+    digest = record_checksum(f)
+    assert loaded_file_digest(f) == digest

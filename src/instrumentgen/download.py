@@ -14,8 +14,10 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -274,3 +276,36 @@ def verify_size(path: str | os.PathLike, expected: int | None) -> None:
     if actual != expected:
         raise DownloadError(f"{path}: size mismatch: expected {expected} bytes, actual {actual} bytes; "
                             f"delete it and download it again")
+
+
+def fetch_weights(url: str, cache_dir: str | os.PathLike, *, what: str, error: type[Exception],
+                  progress: bool = True, **download_kwargs: Any) -> Path:
+    """Pretrained weights at ``cache_dir/<file name of url>``: downloaded (resumably) unless already
+    there, then checked against their SHA-256 record (recorded on first use).
+
+    Every failure is raised as ``error`` naming the file or URL; without network the message says
+    where a copy downloaded elsewhere can be placed. ``what`` names the weights in messages.
+    """
+    name = Path(urllib.parse.urlparse(url).path).name
+    if not name:
+        raise error(f"cannot derive a file name for the {what} from the URL {url!r}")
+    dest = Path(cache_dir) / name
+    try:
+        if not dest.is_file():
+            log.info("downloading the %s %s -> %s", what, url, dest)
+            download(url, dest, progress=progress, **download_kwargs)
+        verify_checksum(dest)
+    except DownloadNetworkError as e:
+        raise error(f"could not download the {what} from {url} ({e}). Without network, download that "
+                    f"file elsewhere and put it at {dest}") from e
+    except DownloadError as e:
+        raise error(str(e)) from e
+    return dest
+
+
+def loaded_file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a model file that was just loaded: its checksum record when it has one (the
+    loaders of pretrained weights verify the file against it first, so a multi-GB checkpoint is
+    not read twice), else computed."""
+    record = checksum_path(path)
+    return _read_checksum(record) if record.is_file() else sha256_file(path)

@@ -27,7 +27,6 @@ import pickle
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 from instrumentgen.atomic import atomic_path
 from instrumentgen.clap.audio import check_audio, l2_normalize, repeat_pad, resample
 from instrumentgen.clap.base import AudioTextEmbedder
-from instrumentgen.download import DownloadNetworkError, download, verify_checksum
+from instrumentgen.download import fetch_weights, verify_checksum
 
 log = logging.getLogger(__name__)
 
@@ -167,24 +166,11 @@ def load_state_dict_into(model: torch.nn.Module, state: dict[str, torch.Tensor],
 
 def fetch_clap_weights(cache_dir: str | Path, url: str = PAPER_CHECKPOINT_URL, *, progress: bool = True,
                        retries: int = 5, timeout: float = 60) -> Path:
-    """Download the checkpoint at ``url`` into ``cache_dir`` (resumably) unless already there.
-
-    The SHA-256 is recorded next to the file right after the download. Raises
-    :class:`ClapWeightsError` naming the URL and the path to put a pre-downloaded file at when
-    the server cannot be reached.
-    """
-    dest = Path(cache_dir) / Path(urlparse(url).path).name
-    if dest.is_file():
-        log.info("LAION-CLAP weights already at %s", dest)
-        return dest
-    try:
-        download(url, dest, retries=retries, timeout=timeout, progress=progress)
-    except DownloadNetworkError as e:
-        raise ClapWeightsError(
-            f"could not download the LAION-CLAP checkpoint {url}: {e}. Without internet, download it on "
-            f"another machine and put it at {dest}") from e
-    verify_checksum(dest)
-    return dest
+    """The LAION-CLAP checkpoint at ``cache_dir/<file name of url>``, downloaded (resumably) unless
+    present and checked against its SHA-256 record; :class:`ClapWeightsError` names the URL and,
+    without network, where a pre-downloaded copy can be placed (see :func:`fetch_weights`)."""
+    return fetch_weights(url, cache_dir, what="LAION-CLAP checkpoint", error=ClapWeightsError,
+                         progress=progress, retries=retries, timeout=timeout)
 
 
 class LaionClap(AudioTextEmbedder):

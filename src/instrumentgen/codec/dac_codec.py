@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import urllib.parse
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from instrumentgen.codec.base import Codec, check_codes
-from instrumentgen.download import DownloadError, download, verify_checksum
+from instrumentgen.download import DownloadError, fetch_weights, verify_checksum
 
 if TYPE_CHECKING:
     import dac
@@ -35,29 +34,11 @@ class DACWeightsError(RuntimeError):
 
 def fetch_dac_weights(cache_dir: str | os.PathLike, url: str = DAC_44KHZ_URL, *, progress: bool = True,
                       **download_kwargs: object) -> Path:
-    """Download ``url`` into ``cache_dir`` (file name from the URL, e.g. ``weights.pth``) unless present.
-
-    The file's SHA-256 is recorded in ``<file>.sha256`` on first use and verified on every later
-    call. Without network, raises :class:`DACWeightsError` naming the URL and where a pre-downloaded
-    copy can be placed. ``download_kwargs`` go to :func:`instrumentgen.download.download`.
-    """
-    name = Path(urllib.parse.urlparse(url).path).name
-    if not name:
-        raise DACWeightsError(f"cannot derive a file name from the URL {url!r}")
-    dest = Path(cache_dir) / name
-    if not dest.is_file():
-        log.info("downloading DAC weights %s -> %s", url, dest)
-        try:
-            download(url, dest, progress=progress, **download_kwargs)  # type: ignore[arg-type]
-        except DownloadError as e:
-            raise DACWeightsError(
-                f"could not download the DAC weights from {url} ({e}). Without network, download that "
-                f"file elsewhere and place it at {dest}") from e
-    try:
-        verify_checksum(dest)
-    except DownloadError as e:
-        raise DACWeightsError(str(e)) from e
-    return dest
+    """The DAC weights at ``cache_dir/<file name of url>`` (e.g. ``weights.pth``), downloaded unless
+    present and checked against their SHA-256 record; :class:`DACWeightsError` names the URL and,
+    without network, where a pre-downloaded copy can be placed (see :func:`fetch_weights`)."""
+    return fetch_weights(url, cache_dir, what="DAC weights", error=DACWeightsError, progress=progress,
+                         **download_kwargs)
 
 
 class DACCodec(Codec):

@@ -11,7 +11,7 @@ import argparse
 from instrumentgen.clap.loading import load_embedder
 from instrumentgen.codedeps import loaded_code_digest
 from instrumentgen.data.store import open_store
-from instrumentgen.download import sha256_file
+from instrumentgen.download import loaded_file_digest
 from instrumentgen.features import cli
 from instrumentgen.features.cache import cache_features
 
@@ -19,7 +19,7 @@ from instrumentgen.features.cache import cache_features
 def cache_audio_embeddings(args: argparse.Namespace) -> None:
     model = load_embedder(args.model, device=args.device)
     store = open_store(args.store)
-    params = {"model_sha256": sha256_file(args.model), "code": loaded_code_digest()}
+    params = {"model_sha256": loaded_file_digest(args.model), "code": loaded_code_digest()}
     cache_features(store, args.out, lambda a: model.embed_audio(a, store.sample_rate), name="clap_audio",
                    params=params, batch_size=args.batch_size)
 

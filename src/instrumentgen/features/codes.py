@@ -15,7 +15,7 @@ from instrumentgen.codec.base import Codec
 from instrumentgen.codec.loading import load_codec
 from instrumentgen.codedeps import loaded_code_digest
 from instrumentgen.data.store import open_store
-from instrumentgen.download import sha256_file
+from instrumentgen.download import loaded_file_digest
 from instrumentgen.features import cli
 from instrumentgen.features.cache import FeatureError, cache_features
 
@@ -39,7 +39,7 @@ def cache_codes(args: argparse.Namespace) -> None:
     if store.sample_rate != codec.sample_rate:
         raise FeatureError(f"{args.store}: audio at {store.sample_rate} Hz, the codec {args.model} expects "
                            f"{codec.sample_rate} Hz")
-    params = {"model_sha256": sha256_file(args.model), "n_codebooks": args.n_codebooks,
+    params = {"model_sha256": loaded_file_digest(args.model), "n_codebooks": args.n_codebooks,
               "code": loaded_code_digest()}
     cache_features(store, args.out, codes_fn(codec), name="codes", params=params, batch_size=args.batch_size)
 
