@@ -13,6 +13,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
@@ -20,3 +21,4 @@ rule all:
     input:
         rules.data.input,
         rules.features.input,
+        rules.train.input,

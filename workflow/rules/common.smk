@@ -25,6 +25,8 @@ LOGS = f"logs/{PROFILE}"
 SPLITS = P["data"]["splits"]
 if "train" not in SPLITS:
     raise WorkflowError(f"data.splits = {SPLITS} must include 'train' (models and references learn from it)")
+if "valid" not in SPLITS:
+    raise WorkflowError(f"data.splits = {SPLITS} must include 'valid' (the language model's validation loss)")
 ENV = "../envs/instrumentgen.yaml"  # conda equivalent of `make setup`
 
 envvars:
@@ -107,3 +109,54 @@ GPU_ENCODERS = int(P["codec"]["kind"] == "dac" or P["clap"]["kind"] == "laion")
 UNUSED_ENCODER_CODE = (
     ("codec/fitted.py",) if P["codec"]["kind"] == "dac" else ("codec/dac_codec.py",)
 ) + (("clap/small.py",) if P["clap"]["kind"] == "laion" else ("clap/laion.py",))
+
+
+# ---------------------------------------------------------------- training (train.smk)
+VARIANTS = P["variants"]
+
+wildcard_constraints:
+    variant="|".join(VARIANTS),
+
+
+# Model size: params `lm` plus what the encoders fix (codebooks; CLAP width, 512 for both kinds).
+LM_JSON = json.dumps(
+    {
+        **P["lm"],
+        "n_codebooks": P["codec"]["n_codebooks"],
+        "codebook_size": P["codec"]["codebook_size"],
+        "clap_dim": P["clap"]["small"]["dim"] if P["clap"]["kind"] == "small" else 512,
+    },
+    sort_keys=True,
+)
+TRAIN_JSON = json.dumps(P["train"], sort_keys=True)
+
+# One process per GPU under torchrun when train.processes > 1 (DistributedDataParallel).
+TRAIN_LAUNCHER = (
+    "python"
+    if P["train"]["processes"] == 1
+    else f"python -m torch.distributed.run --standalone --nproc_per_node {P['train']['processes']}"
+)
+# GPU tokens per training job: one per process on a GPU profile (pretrained encoders); the offline
+# profiles train small models on the CPU, side by side.
+GPU_TRAINING = P["train"]["processes"] if GPU_ENCODERS else 0
+# CPU threads per training job: train.threads when set (two tiny jobs side by side on 2 cores), else all.
+TRAIN_THREADS = P["train"]["threads"] or 16
+
+
+def training_inputs(wildcards):
+    """Feature caches a variant trains on; the fixed variant also needs the reference notes."""
+    files = {
+        f"{split}_{kind}": f"{DATA}/features/{folder}/{split}.parquet"
+        for split in ("train", "valid")
+        for kind, folder in (("codes", "codes"), ("clap", "clap_audio"))
+    }
+    if wildcards.variant == "fixed":
+        files.update({f"{split}_reference": f"{DATA}/features/reference/{split}.parquet" for split in ("train", "valid")})
+    return files
+
+
+def reference_args(wildcards, input):
+    """``--train-reference``/``--valid-reference`` arguments for the variants that use them."""
+    if "train_reference" not in input.keys():
+        return ""
+    return f"--train-reference {input.train_reference} --valid-reference {input.valid_reference}"

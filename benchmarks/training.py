@@ -1,0 +1,202 @@
+"""Benchmark: codec-LM training steps/s and peak memory, at paper size and at the tiny profile's size.
+
+    make bench-train                      # this machine (CPU), writes benchmarks/results/training_cpu.json
+    python benchmarks/training.py --device cuda --out benchmarks/results/training_gpu.json   # on a GPU
+
+Each case runs the real training step (``instrumentgen.train.loop.Trainer.train_step``: batch assembly
+with CLAP pairing and condition dropout, forward, loss, backward, clipping, AdamW, schedule) on
+synthetic feature caches written in the pipeline's Parquet format (random codes: step time does not
+depend on their values), in its own process so that its peak memory is its own. Sizes are read from
+params.yaml (paper) and the tiny profile; ``--steps`` timed steps follow ``--warmup`` untimed ones
+(compilation happens in the warm-up). The projected time for the paper's 1M steps is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+PAPER_STEPS = 1_000_000
+
+
+def run_case(args: argparse.Namespace) -> dict:
+    """One case in this process; prints its JSON result."""
+    import torch
+
+    from instrumentgen.config import load_profile
+    from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun
+    from instrumentgen.train.settings import TrainSettings
+    from instrumentgen.train.synthetic_caches import write_split
+
+    params = load_profile(args.size)
+    lm = dict(params["lm"])
+    settings = {**params["train"], "compile": args.compile, "precision": args.precision, "threads": 0}
+    if args.batch:
+        settings["batch_size"] = args.batch
+    frames = args.frames or int(lm.get("max_frames", 512))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        card, clap_dim, notes = (
+            params["codec"]["codebook_size"],
+            lm.get("clap_dim", 512),
+            settings["batch_size"] * 4,
+        )
+        paths = {
+            split: write_split(folder, split, notes // 16, 16, frames, card, clap_dim)
+            for split in ("train", "valid")
+        }
+        lm["codebook_size"] = params["codec"]["codebook_size"]
+        run = TrainRun(
+            variant=args.variant,
+            lm=lm,
+            settings=TrainSettings.from_dict(settings),
+            seed=0,
+            train=SplitFiles(**paths["train"]),
+            valid=SplitFiles(**paths["valid"]),
+            model_out=folder / "m.pt",
+            results_dir=folder / "r",
+            checkpoint_root=folder / "c",
+        )
+        trainer = Trainer(run)
+        trainer.build()
+        cuda = trainer.dist.device.type == "cuda"
+        sync = torch.cuda.synchronize if cuda else (lambda: None)
+        for _ in range(args.warmup):
+            trainer.train_step()
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            out, _ = trainer.train_step()
+        loss = out.loss.item()
+        sync()
+        dt = (time.perf_counter() - t0) / args.steps
+    result = {
+        "size": args.size,
+        "variant": args.variant,
+        "device": str(trainer.dist.device),
+        "device_name": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "batch": settings["batch_size"],
+        "frames": frames,
+        "parameters": trainer.model.count_parameters(),
+        "bf16": trainer.bf16,
+        "compile": trainer.compile,
+        "warmup_steps": args.warmup,
+        "timed_steps": args.steps,
+        "s_per_step": round(dt, 4),
+        "steps_per_s": round(1 / dt, 3),
+        "last_loss": round(loss, 3),
+        "projected_hours_1M_steps": round(PAPER_STEPS * dt / 3600, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+    if cuda:
+        result["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    print("RESULT " + json.dumps(result), flush=True)
+    return result
+
+
+CASES_CPU = [
+    ("paper", "baseline", "false", "fp32", 2, 3),
+    ("paper", "magnet", "false", "fp32", 1, 3),
+    ("tiny", "baseline", "false", "fp32", 5, 30),
+    ("tiny", "magnet", "false", "fp32", 5, 30),
+]
+CASES_CUDA = [
+    ("paper", "baseline", "false", "fp32", 10, 30),
+    ("paper", "baseline", "false", "bf16", 10, 50),
+    ("paper", "baseline", "true", "bf16", 30, 100),
+    ("paper", "magnet", "true", "bf16", 30, 100),
+    ("tiny", "baseline", "false", "bf16", 10, 100),
+]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--case", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--size", default="paper")
+    p.add_argument("--variant", default="baseline")
+    p.add_argument("--compile", default="false")
+    p.add_argument("--precision", default="fp32")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--batch", type=int, default=0)
+    p.add_argument(
+        "--frames", type=int, default=0, help="frames per note (default: the profile's lm.max_frames)"
+    )
+    args = p.parse_args()
+    if args.case:
+        run_case(args)
+        return
+    out = args.out or ROOT / "benchmarks" / "results" / f"training_{args.device}.json"
+    cases = CASES_CPU if args.device == "cpu" else CASES_CUDA
+    results = []
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0")}
+    if args.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    for size, variant, compile_, precision, warmup, steps in cases:
+        frames = 345 if size == "paper" else 50  # 4 s of DAC frames; 1 s of the fitted codec's
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            "--size",
+            size,
+            "--variant",
+            variant,
+            "--compile",
+            compile_,
+            "--precision",
+            precision,
+            "--warmup",
+            str(warmup),
+            "--steps",
+            str(steps),
+            "--frames",
+            str(frames),
+        ]
+        print("running", " ".join(cmd[2:]), flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        if proc.returncode or not line:
+            results.append(
+                {
+                    "size": size,
+                    "variant": variant,
+                    "compile": compile_,
+                    "precision": precision,
+                    "error": proc.stderr[-2000:],
+                }
+            )
+            print(proc.stderr[-2000:], flush=True)
+            continue
+        results.append(json.loads(line[0][7:]))
+        print(line[0], flush=True)
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "results": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

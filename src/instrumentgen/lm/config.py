@@ -1,0 +1,83 @@
+"""Size and conditioning settings of the codec language model, from ``params.yaml``'s ``lm`` section.
+
+The paper's model (Section 2.2): 12 layers, 16 heads, d = 512, 4 codebooks of 1024 codes. The CLAP
+embedding (512-d) is quantised by a residual vector quantiser with ``clap_n_q`` stages of ``clap_bins``
+codes (audiocraft's defaults: 12 x 1024; the paper does not state its RVQ size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+OBJECTIVES = ("ar", "magnet")
+
+
+@dataclass(frozen=True)
+class LMConfig:
+    """Everything that fixes the shapes of a :class:`~instrumentgen.lm.model.CodecLM`'s weights, plus
+    the objective (``ar``: causal, delay pattern; ``magnet``: non-causal, parallel pattern)."""
+
+    n_codebooks: int = 4
+    codebook_size: int = 1024
+    dim: int = 512
+    n_layers: int = 12
+    n_heads: int = 16
+    ffn_mult: int = 4
+    dropout: float = 0.0
+    clap_dim: int = 512
+    clap_n_q: int = 12
+    clap_bins: int = 1024
+    category_dim: int = 64
+    max_frames: int = 512
+    objective: str = "ar"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "objective":
+                if value not in OBJECTIVES:
+                    raise ValueError(f"lm objective {value!r} is unknown; valid: {', '.join(OBJECTIVES)}")
+            elif f.name == "dropout":
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+                    raise ValueError(f"lm dropout must be in [0, 1), got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"lm {f.name} must be a positive int, got {value!r}")
+        if self.dim % 2:
+            raise ValueError(f"lm dim must be even (sinusoidal positions), got {self.dim}")
+        if self.dim % self.n_heads:
+            raise ValueError(f"lm dim {self.dim} is not divisible by n_heads {self.n_heads}")
+
+    @property
+    def special_token(self) -> int:
+        """Id of the "no code here" token (delay-pattern padding and the start step) = codebook size."""
+        return self.codebook_size
+
+    @property
+    def mask_token(self) -> int:
+        """Id of MAGNeT's mask token."""
+        return self.codebook_size + 1
+
+    @property
+    def vocab_size(self) -> int:
+        """Input vocabulary per codebook: the codes plus the special and mask tokens."""
+        return self.codebook_size + 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LMConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown lm config keys: {', '.join(unknown)}")
+        return cls(**values)
+
+    def mismatch(self, other: LMConfig) -> list[str]:
+        """Human-readable differences ``["dim: 512 != 256", ...]`` (empty when equal)."""
+        return [
+            f"{f.name}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]

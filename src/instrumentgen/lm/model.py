@@ -1,0 +1,196 @@
+"""MusicGen-style codec language model: a transformer decoder over ``K`` parallel codebook streams.
+
+Input ``[B, K, S]`` token ids (codes, the special token, MAGNeT's mask token) → one embedding table per
+codebook, summed → sinusoidal positions → ``n_layers`` pre-norm blocks (self-attention, cross-attention
+over the ``[B, C, d]`` condition tokens, feed-forward) → final norm → one linear head per codebook →
+logits ``[B, K, S, card]``. Self-attention is causal for the AR objective (an explicit boolean mask built
+from absolute positions, so a KV cache offset is handled the same way) and bidirectional for MAGNeT.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from instrumentgen.lm.conditioners import ConditionEncoder, Conditions
+from instrumentgen.lm.config import LMConfig
+
+
+def sinusoidal_positions(positions: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """``[S]`` positions → ``[S, dim]`` embeddings (cosine half, then sine half, as audiocraft)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=positions.device) / half)
+    angles = positions.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+@dataclass
+class LayerCache:
+    """Keys and values of one layer's past self-attention steps ``[B, H, S_past, d_h]`` and of its
+    cross-attention over the conditions ``[B, H, C, d_h]``."""
+
+    self_k: torch.Tensor
+    self_v: torch.Tensor
+    cross_k: torch.Tensor
+    cross_v: torch.Tensor
+
+
+class Attention(nn.Module):
+    """Multi-head attention without biases (as MusicGen), on ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, dim: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.kv = nn.Linear(dim, 2 * dim, bias=False)
+        self.out = nn.Linear(dim, dim, bias=False)
+        self.dropout = dropout
+
+    def heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, S, d]`` → ``[B, H, S, d_h]``."""
+        b, s, d = x.shape
+        return x.view(b, s, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = self.kv(x).chunk(2, dim=-1)
+        return self.heads(k), self.heads(v)
+
+    def attend(
+        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Queries from ``x`` ``[B, S, d]`` over ``k, v`` ``[B, H, S_k, d_h]``; ``mask`` ``[S, S_k]`` bool
+        (True = may attend) or None (attend everywhere)."""
+        q = self.heads(self.q(x))
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        b, h, s, dh = y.shape
+        return self.out(y.transpose(1, 2).reshape(b, s, h * dh))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: self-attention, cross-attention over conditions, feed-forward."""
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        d = config.dim
+        self.norm_self = nn.LayerNorm(d)
+        self.self_attn = Attention(d, config.n_heads, config.dropout)
+        self.norm_cross = nn.LayerNorm(d)
+        self.cross_attn = Attention(d, config.n_heads, config.dropout)
+        self.norm_ffn = nn.LayerNorm(d)
+        self.ffn = nn.Sequential(
+            nn.Linear(d, config.ffn_mult * d, bias=False),
+            nn.GELU(),
+            nn.Linear(config.ffn_mult * d, d, bias=False),
+        )
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cond: torch.Tensor,
+        mask: torch.Tensor | None,
+        cache: LayerCache | None = None,
+    ) -> tuple[torch.Tensor, LayerCache]:
+        h = self.norm_self(x)
+        k, v = self.self_attn.keys_values(h)
+        if cache is not None:
+            k = torch.cat([cache.self_k, k], dim=2)
+            v = torch.cat([cache.self_v, v], dim=2)
+            ck, cv = cache.cross_k, cache.cross_v
+        else:
+            ck, cv = self.cross_attn.keys_values(cond)
+        x = x + self.drop(self.self_attn.attend(h, k, v, mask))
+        x = x + self.drop(self.cross_attn.attend(self.norm_cross(x), ck, cv, None))
+        x = x + self.drop(self.ffn(self.norm_ffn(x)))
+        return x, LayerCache(k, v, ck, cv)
+
+
+@dataclass
+class LMOutput:
+    """logits ``[B, K, S, card]`` (float32) and the per-layer caches (for incremental decoding)."""
+
+    logits: torch.Tensor
+    cache: list[LayerCache]
+
+
+class CodecLM(nn.Module):
+    """The codec LM of the paper (Section 2.2) with its conditioners (Sections 2.3 and 2.4)."""
+
+    def __init__(self, config: LMConfig):
+        super().__init__()
+        self.config = config
+        d = config.dim
+        self.conditions = ConditionEncoder(config)
+        self.embed = nn.ModuleList(nn.Embedding(config.vocab_size, d) for _ in range(config.n_codebooks))
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.heads = nn.ModuleList(
+            nn.Linear(d, config.codebook_size, bias=False) for _ in range(config.n_codebooks)
+        )
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def encode_conditions(self, cond: Conditions) -> torch.Tensor:
+        """:class:`Conditions` → ``[B, 5, d]`` condition tokens."""
+        return self.conditions(cond)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        cond: Conditions | torch.Tensor,
+        cache: list[LayerCache] | None = None,
+    ) -> LMOutput:
+        """Logits for every step of ``tokens`` ``[B, K, S]``.
+
+        ``cond`` is a :class:`Conditions` batch or already encoded tokens ``[B, C, d]``. With ``cache``
+        (from a previous call), ``tokens`` are the next steps after the cached ones (AR decoding).
+        """
+        cfg = self.config
+        if tokens.ndim != 3 or tokens.shape[1] != cfg.n_codebooks:
+            raise ValueError(f"tokens must be [B, {cfg.n_codebooks}, S], got {tuple(tokens.shape)}")
+        cond_tokens = self.encode_conditions(cond) if isinstance(cond, Conditions) else cond
+        if cond_tokens.shape[0] != tokens.shape[0]:
+            raise ValueError(
+                f"{cond_tokens.shape[0]} condition rows for a batch of {tokens.shape[0]} token sequences"
+            )
+        past = 0 if cache is None else cache[0].self_k.shape[2]
+        steps = tokens.shape[2]
+        if past + steps > cfg.max_frames + cfg.n_codebooks:
+            raise ValueError(
+                f"sequence of {past + steps} steps exceeds max_frames + n_codebooks = "
+                f"{cfg.max_frames + cfg.n_codebooks}"
+            )
+        x = sum(self.embed[k](tokens[:, k]) for k in range(cfg.n_codebooks))  # [B, S, d]
+        positions = torch.arange(past, past + steps, device=tokens.device)
+        x = x + sinusoidal_positions(positions, cfg.dim).to(x.dtype)
+        mask = None
+        if cfg.objective == "ar":
+            key_pos = torch.arange(past + steps, device=tokens.device)
+            mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
+        new_cache = []
+        for i, block in enumerate(self.blocks):
+            x, layer_cache = block(x, cond_tokens, mask, None if cache is None else cache[i])
+            new_cache.append(layer_cache)
+        x = self.norm(x)
+        logits = torch.stack([head(x) for head in self.heads], dim=1)  # [B, K, S, card]
+        return LMOutput(logits.float(), new_cache)
+
+    def count_parameters(self) -> dict[str, int]:
+        """Trainable parameters, and the CLAP quantiser's EMA codebooks (buffers, learned too)."""
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        rvq = self.conditions.rvq.codebooks.numel()
+        return {"trainable": trainable, "rvq_codebooks": rvq, "total": trainable + rvq}

@@ -1,0 +1,1 @@
+"""Training of the codec language model."""

@@ -1,0 +1,3 @@
+from instrumentgen.train.cli import main
+
+main()

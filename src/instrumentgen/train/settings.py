@@ -1,0 +1,73 @@
+"""Training settings (``params.yaml``'s ``train`` section) and what makes two runs the same run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# Settings that change how a run is observed or executed, not the trajectory of its weights: a checkpoint
+# written under other values of these is still a valid place to resume from.
+NON_TRAJECTORY = ("checkpoint_every", "log_every", "valid_every", "compile", "threads", "processes")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 1_000_000
+    batch_size: int = 48
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.1
+    warmup_steps: int = 4000
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+    cfg_dropout: float = 0.3
+    attribute_dropout: float = 0.3
+    span_length: int = 3
+    checkpoint_every: int = 5000
+    log_every: int = 100
+    valid_every: int = 5000
+    valid_max_notes: int = 4096
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    compile: str = "auto"  # auto (on CUDA) | "true" | "false"
+    threads: int = 0  # CPU threads for torch (0 = torch's default)
+    processes: int = 1  # processes of the torchrun launch (the rule launches them; informative here)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        positive = (
+            "steps",
+            "batch_size",
+            "span_length",
+            "checkpoint_every",
+            "log_every",
+            "valid_every",
+            "valid_max_notes",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"train.{name} must be a positive int, got {value!r}")
+        for name in ("cfg_dropout", "attribute_dropout", "min_lr_ratio"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"train.{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr!r}")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"train.precision must be auto, bf16 or fp32, got {self.precision!r}")
+        if str(self.compile) not in ("auto", "true", "false", "True", "False"):
+            raise ValueError(f"train.compile must be auto, true or false, got {self.compile!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown train settings: {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def trajectory(self) -> dict[str, Any]:
+        """The settings that determine the weights reached (fingerprinted for resume)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_TRAJECTORY}

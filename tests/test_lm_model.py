@@ -1,0 +1,594 @@
+"""Tests for the codec LM: config, conditioners, model (masking, null conditions, KV cache), losses and
+checkpoints (instrumentgen.lm.{config,conditioners,model,losses}, instrumentgen.train.checkpoint)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from instrumentgen.lm.conditioners import (
+    CONDITIONS,
+    CategoricalConditioner,
+    ConditionEncoder,
+    ConditionError,
+    Conditions,
+    ResidualVQ,
+    encode_categories,
+)
+from instrumentgen.lm.config import LMConfig
+from instrumentgen.lm.losses import ar_inputs, ar_loss, magnet_loss
+from instrumentgen.lm.magnet import sample_magnet_mask
+from instrumentgen.lm.model import CodecLM, LMOutput
+from instrumentgen.lm.pattern import DelayPattern
+from instrumentgen.train.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY = {
+    "dim": 32,
+    "n_layers": 2,
+    "n_heads": 2,
+    "codebook_size": 16,
+    "clap_dim": 8,
+    "clap_n_q": 2,
+    "clap_bins": 8,
+    "category_dim": 4,
+    "max_frames": 16,
+}
+N_CLASSES = {"pitch": 88, "velocity": 5, "family": 11, "source": 3}
+
+
+def tiny_config(**overrides) -> LMConfig:
+    return LMConfig(**{**TINY, **overrides})
+
+
+def tiny_model(seed: int = 0, **overrides) -> CodecLM:
+    """A tiny model in eval mode with "trained-looking" weights: the 0.02-std initialisation makes the
+    conditions' effect on the logits ~1e-5 at d = 32, too close to float noise to tell apart."""
+    torch.manual_seed(seed)
+    model = CodecLM(tiny_config(**overrides))
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear | torch.nn.Embedding):
+                module.weight.normal_(std=0.25)
+        model.conditions.null.normal_()
+    model.conditions.initialize_clap(torch.randn(50, 8), torch.Generator().manual_seed(0))
+    return model.eval()
+
+
+def make_conditions(batch: int, seed: int, drop: torch.Tensor | None = None) -> Conditions:
+    g = torch.Generator().manual_seed(seed)
+    return Conditions(
+        pitch=torch.randint(0, 88, (batch,), generator=g),
+        velocity=torch.randint(0, 5, (batch,), generator=g),
+        family=torch.randint(0, 11, (batch,), generator=g),
+        source=torch.randint(0, 3, (batch,), generator=g),
+        clap=torch.randn(batch, 8, generator=g),
+        drop=drop,
+    )
+
+
+def opposite_conditions(batch: int, drop: torch.Tensor | None = None) -> tuple[Conditions, Conditions]:
+    """Two condition batches that differ in every field."""
+    g = torch.Generator().manual_seed(7)
+    clap = torch.randn(batch, 8, generator=g)
+    zeros = torch.zeros(batch, dtype=torch.long)
+    a = Conditions(zeros, zeros, zeros, zeros, clap, drop=drop)
+    b = Conditions(
+        torch.full((batch,), 87),
+        torch.full((batch,), 4),
+        torch.full((batch,), 10),
+        torch.full((batch,), 2),
+        -clap + torch.randn(batch, 8, generator=g),
+        drop=drop,
+    )
+    return a, b
+
+
+def random_tokens(batch: int, steps: int, seed: int, card: int = 16, k: int = 4) -> torch.Tensor:
+    return torch.randint(0, card, (batch, k, steps), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module")
+def model() -> CodecLM:
+    return tiny_model()
+
+
+# --------------------------------------------------------------------------- 1. parameter count
+def test_paper_size_parameter_count() -> None:
+    torch.manual_seed(0)
+    cfg = LMConfig()
+    assert (cfg.n_layers, cfg.n_heads, cfg.dim, cfg.n_codebooks, cfg.codebook_size) == (12, 16, 512, 4, 1024)
+    lm = CodecLM(cfg)
+    counts = lm.count_parameters()
+    assert counts["trainable"] == sum(p.numel() for p in lm.parameters() if p.requires_grad)
+    assert 50_000_000 <= counts["trainable"] <= 60_000_000, counts
+    assert 55_000_000 <= counts["total"] <= 65_000_000, counts
+
+    d, k, card, vocab, layers, c = 512, 4, 1024, 1024 + 2, 12, 64
+    embeddings = k * vocab * d
+    heads = k * d * card
+    attention = 2 * 4 * d * d  # self + cross: q (d^2) + kv (2 d^2) + out (d^2), no biases
+    ffn = 2 * d * 4 * d  # two linears, no biases
+    norms = 3 * 2 * d
+    blocks = layers * (attention + ffn + norms)
+    final_norm = 2 * d
+    categorical = sum(n * c + c * d + d for n in (88, 5, 11, 3))
+    clap_proj = 512 * d + d
+    null = 5 * d
+    expected = embeddings + heads + blocks + final_norm + categorical + clap_proj + null
+    assert expected == 54_973_120
+    assert counts["trainable"] == expected
+    assert counts["rvq_codebooks"] == 12 * 1024 * 512
+    assert counts["total"] == expected + 12 * 1024 * 512
+
+
+# --------------------------------------------------------------------------- 2. LMConfig validation
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"dim": 33, "n_heads": 2}, "dim"),
+        ({"dim": 32, "n_heads": 5}, "n_heads"),
+        ({"n_layers": -1}, "n_layers"),
+        ({"codebook_size": 0}, "codebook_size"),
+        ({"n_heads": True}, "n_heads"),
+        ({"clap_bins": 8.0}, "clap_bins"),
+        ({"objective": "diffusion"}, "objective"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+    ],
+)
+def test_config_rejects_bad_values(overrides: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        tiny_config(**overrides)
+
+
+def test_config_valid_and_derived_tokens() -> None:
+    cfg = tiny_config(dropout=0.5, objective="magnet")
+    assert (cfg.special_token, cfg.mask_token, cfg.vocab_size) == (16, 17, 18)
+
+
+def test_config_mismatch_and_round_trip() -> None:
+    a = tiny_config()
+    assert a.mismatch(tiny_config()) == []
+    b = tiny_config(dim=64, n_layers=3)
+    diff = a.mismatch(b)
+    assert len(diff) == 2
+    assert diff[0].startswith("dim:") and "32" in diff[0] and "64" in diff[0]
+    assert diff[1].startswith("n_layers:") and "2" in diff[1] and "3" in diff[1]
+    assert LMConfig.from_dict(a.to_dict()) == a
+
+
+def test_config_from_dict_rejects_unknown_keys() -> None:
+    values = {**tiny_config().to_dict(), "n_kv_heads": 2, "bogus": 1}
+    with pytest.raises(ValueError, match="bogus") as info:
+        LMConfig.from_dict(values)
+    assert "n_kv_heads" in str(info.value)
+
+
+# --------------------------------------------------------------------------- 3. categories
+def test_encode_categories_maps_ranges() -> None:
+    pitch = np.arange(21, 109)
+    n = len(pitch)
+    velocity = np.resize([25, 50, 75, 100, 127], n)
+    family = np.resize(np.arange(11), n)
+    source = np.resize(np.arange(3), n)
+    out = encode_categories(pitch, velocity, family, source)
+    np.testing.assert_array_equal(out["pitch"], np.arange(88))
+    np.testing.assert_array_equal(out["velocity"], np.resize(np.arange(5), n))
+    np.testing.assert_array_equal(out["family"], family)
+    np.testing.assert_array_equal(out["source"], source)
+    for values in out.values():
+        assert values.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pitch", 20),
+        ("pitch", 109),
+        ("velocity", 60),
+        ("velocity", 128),
+        ("velocity", -5),
+        ("family", 11),
+        ("family", -1),
+        ("source", 3),
+    ],
+)
+def test_encode_categories_rejects_out_of_range(field: str, value: int) -> None:
+    good = {"pitch": [60, 61], "velocity": [100, 25], "family": [0, 10], "source": [2, 0]}
+    good[field] = [good[field][0], value]
+    with pytest.raises(ConditionError, match=rf"{field}\b.*{value}"):
+        encode_categories(**good)
+
+
+def test_condition_error_is_value_error() -> None:
+    assert issubclass(ConditionError, ValueError)
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 100])
+def test_categorical_conditioner_index_range(bad: int) -> None:
+    cond = CategoricalConditioner("velocity", 5, 4, 8)
+    assert cond(torch.tensor([0, 4])).shape == (2, 8)
+    with pytest.raises(ConditionError, match=rf"velocity.*{bad}"):
+        cond(torch.tensor([0, bad]))
+
+
+# --------------------------------------------------------------------------- 4. null conditioning
+def test_all_dropped_logits_ignore_conditions(model: CodecLM) -> None:
+    tokens = random_tokens(2, 6, seed=1)
+    drop = torch.ones(2, 5, dtype=torch.bool)
+    a, b = opposite_conditions(2, drop)
+    with torch.no_grad():
+        la, lb = model(tokens, a).logits, model(tokens, b).logits
+    torch.testing.assert_close(la, lb, atol=0, rtol=0)
+    # without dropping, the same two batches must give different logits
+    keep = torch.zeros(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        ka, kb = model(tokens, a.with_drop(keep)).logits, model(tokens, b.with_drop(keep)).logits
+        kn = model(tokens, a.with_drop(None)).logits
+    assert (ka - kb).abs().max() > 1e-4
+    torch.testing.assert_close(ka, kn, atol=0, rtol=0)  # drop=None keeps everything
+    assert (ka - la).abs().max() > 1e-4
+
+
+def test_dropping_clap_only(model: CodecLM) -> None:
+    tokens = random_tokens(2, 6, seed=2)
+    drop = torch.zeros(2, 5, dtype=torch.bool)
+    drop[:, CONDITIONS.index("clap")] = True
+    base = make_conditions(2, seed=3, drop=drop)
+    other_clap = Conditions(
+        base.pitch,
+        base.velocity,
+        base.family,
+        base.source,
+        torch.randn(2, 8, generator=torch.Generator().manual_seed(9)),
+        drop=drop,
+    )
+    other_pitch = Conditions(
+        (base.pitch + 40) % 88, base.velocity, base.family, base.source, base.clap, drop=drop
+    )
+    with torch.no_grad():
+        l0 = model(tokens, base).logits
+        l_clap = model(tokens, other_clap).logits
+        l_pitch = model(tokens, other_pitch).logits
+    torch.testing.assert_close(l0, l_clap, atol=0, rtol=0)
+    assert (l0 - l_pitch).abs().max() > 1e-4
+
+
+def test_dropped_token_is_learned_null_row(model: CodecLM) -> None:
+    drop = torch.tensor([[True, False, True, False, True], [False, True, False, True, False]])
+    cond = make_conditions(2, seed=4, drop=drop)
+    with torch.no_grad():
+        out = model.conditions(cond)
+        kept = model.conditions(cond.with_drop(None))
+    assert out.shape == (2, 5, 32)
+    null = model.conditions.null.detach()
+    assert null.abs().min() > 0  # a learned row, not zeros
+    for b in range(2):
+        for c in range(5):
+            if drop[b, c]:
+                torch.testing.assert_close(out[b, c], null[c], atol=0, rtol=0)
+            else:
+                torch.testing.assert_close(out[b, c], kept[b, c], atol=0, rtol=0)
+                assert not torch.allclose(out[b, c], null[c])
+    assert out[drop].abs().sum(-1).min() > 0
+
+
+def test_per_sample_drop_does_not_leak(model: CodecLM) -> None:
+    tokens = random_tokens(2, 6, seed=5)
+    drop = torch.tensor([[True] * 5, [False] * 5])
+    cond = make_conditions(2, seed=6, drop=drop)
+    with torch.no_grad():
+        both = model(tokens, cond).logits
+        alone = model(tokens[1:2], cond.index(slice(1, 2))).logits
+        alone0_kept = model(tokens[0:1], cond.index(slice(0, 1)).with_drop(None)).logits
+    torch.testing.assert_close(both[1:2], alone, atol=1e-5, rtol=1e-5)
+    assert (both[0:1] - alone0_kept).abs().max() > 1e-4  # sample 0 really was dropped
+
+
+# --------------------------------------------------------------------------- 5. causality
+def test_ar_is_causal(model: CodecLM) -> None:
+    assert model.config.objective == "ar"
+    tokens = random_tokens(1, 10, seed=8)
+    cond = make_conditions(1, seed=9)
+    with torch.no_grad():
+        ref = model(tokens, cond).logits
+        for s in (0, 3, 8):
+            changed = tokens.clone()
+            changed[:, :, s + 1 :] = (changed[:, :, s + 1 :] + 5) % 16
+            out = model(changed, cond).logits
+            torch.testing.assert_close(out[:, :, : s + 1], ref[:, :, : s + 1], atol=1e-6, rtol=1e-6)
+            assert (out[:, :, s + 1 :] - ref[:, :, s + 1 :]).abs().max() > 1e-4
+
+
+def test_magnet_is_bidirectional() -> None:
+    lm = tiny_model(objective="magnet")
+    tokens = random_tokens(1, 10, seed=8)
+    cond = make_conditions(1, seed=9)
+    changed = tokens.clone()
+    changed[:, :, -1] = (changed[:, :, -1] + 5) % 16
+    with torch.no_grad():
+        ref, out = lm(tokens, cond).logits, lm(changed, cond).logits
+    assert (out[:, :, 0] - ref[:, :, 0]).abs().max() > 1e-4
+
+
+# --------------------------------------------------------------------------- 6. KV cache
+def test_kv_cache_matches_full_forward(model: CodecLM) -> None:
+    tokens = random_tokens(2, 12, seed=10)
+    tokens[:, :, 0] = 16  # the special start token
+    cond = make_conditions(2, seed=11)
+    with torch.no_grad():
+        full = model(tokens, cond)
+        assert isinstance(full, LMOutput)
+        assert full.logits.shape == (2, 4, 12, 16) and full.logits.dtype == torch.float32
+        out = model(tokens[:, :, :1], cond)
+        steps = [out.logits]
+        for s in range(1, 12):
+            out = model(tokens[:, :, s : s + 1], cond, cache=out.cache)
+            steps.append(out.logits)
+        assert len(out.cache) == 2 and out.cache[0].self_k.shape[2] == 12
+        # a multi-step prefix followed by single steps also matches
+        pre = model(tokens[:, :, :5], cond)
+        tail = model(tokens[:, :, 5:6], cond, cache=pre.cache)
+    torch.testing.assert_close(torch.cat(steps, dim=2), full.logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(tail.logits, full.logits[:, :, 5:6], atol=1e-5, rtol=1e-5)
+
+
+def test_sequence_length_limit(model: CodecLM) -> None:
+    cond = make_conditions(1, seed=0)
+    limit = 16 + 4
+    with torch.no_grad():
+        assert model(random_tokens(1, limit, seed=0), cond).logits.shape[2] == limit
+        with pytest.raises(ValueError, match="exceeds"):
+            model(random_tokens(1, limit + 1, seed=0), cond)
+        out = model(random_tokens(1, limit, seed=0), cond)
+        with pytest.raises(ValueError, match="exceeds"):
+            model(random_tokens(1, 1, seed=0), cond, cache=out.cache)
+
+
+# --------------------------------------------------------------------------- 7. ResidualVQ
+def test_rvq_error_non_increasing_with_stages() -> None:
+    # Nearest-code RVQ does not guarantee a lower error at every stage (the nearest code may be farther
+    # from a residual than zero is); with 8 codes in 8-d about 1 random draw in 8 has a stage that adds
+    # error, so this uses 32 codes for 200 points, where no stage did so in 200 draws.
+    data = torch.randn(200, 8, generator=torch.Generator().manual_seed(1))
+    rvq = ResidualVQ(8, 4, 32)
+    rvq.initialize(data, torch.Generator().manual_seed(0))
+    rvq.eval()
+    quantised, codes = rvq(data)
+    assert codes.shape == (200, 4) and codes.dtype == torch.long
+    partial = torch.zeros_like(data)
+    errors = [float(data.norm())]
+    for q in range(4):
+        partial = partial + rvq.codebooks[q][codes[:, q]]
+        errors.append(float((data - partial).norm()))
+    torch.testing.assert_close(quantised, partial, atol=1e-6, rtol=0)
+    assert all(b <= a + 1e-6 for a, b in zip(errors, errors[1:], strict=False)), errors
+    assert errors[-1] < 0.8 * errors[0], errors
+    # fewer stages with the same seed: same leading codebooks, same prefix errors
+    for n_q in (1, 2):
+        small = ResidualVQ(8, n_q, 32)
+        small.initialize(data, torch.Generator().manual_seed(0))
+        small.eval()
+        torch.testing.assert_close(small.codebooks, rvq.codebooks[:n_q], atol=0, rtol=0)
+        q_small, _ = small(data)
+        assert math.isclose(float((data - q_small).norm()), errors[n_q], rel_tol=1e-5)
+
+
+def test_rvq_initialize_deterministic() -> None:
+    data = torch.randn(30, 8, generator=torch.Generator().manual_seed(2))
+    a, b, c = ResidualVQ(8, 3, 8), ResidualVQ(8, 3, 8), ResidualVQ(8, 3, 8)
+    a.initialize(data, torch.Generator().manual_seed(5))
+    b.initialize(data, torch.Generator().manual_seed(5))
+    c.initialize(data, torch.Generator().manual_seed(6))
+    assert bool(a.initialized)
+    torch.testing.assert_close(a.codebooks, b.codebooks, atol=0, rtol=0)
+    assert not torch.equal(a.codebooks, c.codebooks)
+    # stage-0 codes are rows of the data
+    dists = torch.cdist(a.codebooks[0], data).min(dim=1).values
+    assert dists.max() < 1e-5
+
+
+def test_rvq_ema_moves_codebook_toward_assigned() -> None:
+    init = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]])
+    rvq = ResidualVQ(2, 1, 4, decay=0.9)
+    rvq.initialize(init, torch.Generator().manual_seed(0))
+    rvq.train()
+    before = rvq.codebooks.clone()
+    target = torch.tensor([1.0, 1.0])
+    batch = target + 0.01 * torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    j = int(torch.cdist(batch[:1], before[0]).argmin())
+    _, codes = rvq(batch)
+    assert (codes[:, 0] == j).all()
+    after = rvq.codebooks
+    assert (after[0, j] - target).norm() < (before[0, j] - target).norm() - 0.1
+    # the EMA value: (decay * c + (1 - decay) * sum) / (decay + (1 - decay) * count), up to eps smoothing
+    expected = (0.9 * before[0, j] + 0.1 * batch.sum(0)) / (0.9 + 0.1 * 6)
+    torch.testing.assert_close(after[0, j], expected, atol=1e-3, rtol=1e-3)
+    assert rvq.cluster_size[0, j] > 1.0
+
+
+def test_rvq_eval_leaves_buffers_unchanged() -> None:
+    rvq = ResidualVQ(8, 2, 8)
+    rvq.initialize(torch.randn(40, 8), torch.Generator().manual_seed(0))
+    rvq.eval()
+    before = {name: buf.clone() for name, buf in rvq.named_buffers()}
+    rvq(torch.randn(16, 8) * 3)
+    for name, buf in rvq.named_buffers():
+        assert torch.equal(buf, before[name]), name
+    rvq.train()
+    rvq(torch.randn(16, 8) * 3)
+    assert not torch.equal(rvq.codebooks, before["codebooks"])
+
+
+def test_condition_encoder_requires_initialised_clap() -> None:
+    enc = ConditionEncoder(tiny_config())
+    with pytest.raises(RuntimeError, match="initialize_clap"):
+        enc(make_conditions(2, seed=0))
+    enc.initialize_clap(torch.randn(50, 8), torch.Generator().manual_seed(0))
+    assert enc(make_conditions(2, seed=0)).shape == (2, 5, 32)
+
+
+def test_rvq_wrong_width_raises() -> None:
+    rvq = ResidualVQ(8, 2, 8)
+    rvq.initialize(torch.randn(20, 8), torch.Generator().manual_seed(0))
+    with pytest.raises(ConditionError, match="8"):
+        rvq(torch.randn(3, 7))
+    with pytest.raises(ConditionError):
+        rvq(torch.randn(8))
+    with pytest.raises(ValueError):
+        rvq.initialize(torch.randn(20, 7), torch.Generator().manual_seed(0))
+    enc = ConditionEncoder(tiny_config())
+    enc.initialize_clap(torch.randn(50, 8), torch.Generator().manual_seed(0))
+    bad = make_conditions(2, seed=0)
+    bad.clap = torch.randn(2, 9)
+    with pytest.raises(ConditionError):
+        enc(bad)
+
+
+# --------------------------------------------------------------------------- 8. losses
+def test_ar_inputs_shift_and_start_token() -> None:
+    pattern = DelayPattern(4, 16)
+    codes = random_tokens(2, 5, seed=12)
+    inputs, targets, mask = ar_inputs(codes, pattern)
+    seq, valid = pattern.build(codes)
+    assert inputs.shape == targets.shape == mask.shape == (2, 4, 8)
+    assert (inputs[:, :, 0] == 16).all()
+    torch.testing.assert_close(inputs[:, :, 1:], seq[:, :, :-1], atol=0, rtol=0)
+    torch.testing.assert_close(targets, seq, atol=0, rtol=0)
+    assert torch.equal(mask, valid[None].expand(2, -1, -1))
+    # frame 0 of codebook 0 is predicted at step 0 (from the start token), codebook 3 at step 3
+    assert targets[0, 0, 0] == codes[0, 0, 0] and targets[0, 3, 3] == codes[0, 3, 0]
+    assert mask.sum() == 2 * 4 * 5
+
+
+def test_ar_loss_uniform_logits() -> None:
+    lm = tiny_model()
+    with torch.no_grad():
+        for head in lm.heads:
+            head.weight.zero_()
+    codes = random_tokens(3, 6, seed=13)
+    out = ar_loss(lm, lm.config, codes, make_conditions(3, seed=14))
+    assert math.isclose(out.loss.item(), math.log(16), rel_tol=1e-5)
+    torch.testing.assert_close(out.count, torch.full((4,), 18.0))
+    torch.testing.assert_close(out.ce_sum, torch.full((4,), 18 * math.log(16)), rtol=1e-5, atol=1e-4)
+    # a trained-looking model has a different loss, and the loss has gradients
+    lm2 = tiny_model(seed=1)
+    out2 = ar_loss(lm2, lm2.config, codes, make_conditions(3, seed=14))
+    assert not math.isclose(out2.loss.item(), math.log(16), rel_tol=1e-4)
+    out2.loss.backward()
+    assert lm2.heads[0].weight.grad is not None and lm2.heads[0].weight.grad.abs().sum() > 0
+
+
+def test_magnet_loss_counts_only_loss_mask() -> None:
+    lm = tiny_model(objective="magnet")
+    codes = random_tokens(4, 10, seed=15)
+    cond = make_conditions(4, seed=16)
+    masks = sample_magnet_mask(4, 4, 10, np.random.default_rng(0), span_length=3)
+    assert masks.loss_mask.sum() < masks.input_mask.sum()
+    out = magnet_loss(lm, lm.config, codes, cond, masks)
+    torch.testing.assert_close(out.count, masks.loss_mask.sum(dim=(0, 2)).float(), atol=0, rtol=0)
+    # recompute by hand: mean CE over loss-mask positions only
+    inputs = codes.masked_fill(masks.input_mask, lm.config.mask_token)
+    with torch.no_grad():
+        logits = lm(inputs, cond).logits
+    ce = torch.nn.functional.cross_entropy(logits.permute(0, 3, 1, 2), codes, reduction="none")
+    lm_mask = masks.loss_mask
+    expected = ce[lm_mask].mean()
+    assert math.isclose(out.loss.item(), float(expected), rel_tol=1e-5)
+    torch.testing.assert_close(out.ce_sum, (ce * lm_mask).sum(dim=(0, 2)), rtol=1e-5, atol=1e-5)
+    assert not math.isclose(float(expected), float(ce.mean()), rel_tol=1e-4)
+
+
+# --------------------------------------------------------------------------- 9. checkpoints
+def _checkpoint(lm: CodecLM) -> dict:
+    return {
+        "format": FORMAT,
+        "config": lm.config.to_dict(),
+        "model": lm.state_dict(),
+        "variant": "baseline",
+        "step": 3,
+    }
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    lm = tiny_model(seed=3)
+    path = tmp_path / "sub" / "model.pt"
+    save_atomic(_checkpoint(lm), path)
+    assert path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
+    loaded, meta = load_model(path, expected=tiny_config())
+    assert not loaded.training
+    assert loaded.config == lm.config
+    assert meta["variant"] == "baseline" and meta["step"] == 3 and "model" not in meta
+    assert bool(loaded.conditions.rvq.initialized)
+    tokens, cond = random_tokens(2, 7, seed=17), make_conditions(2, seed=18)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(tokens, cond).logits, lm(tokens, cond).logits, atol=0, rtol=0)
+    fresh = tiny_model(seed=4)
+    with torch.no_grad():
+        assert (fresh(tokens, cond).logits - lm(tokens, cond).logits).abs().max() > 1e-4
+
+
+def test_checkpoint_config_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    save_atomic(_checkpoint(tiny_model()), path)
+    with pytest.raises(CheckpointError, match="dim") as info:
+        load_model(path, expected=tiny_config(dim=64))
+    assert str(path) in str(info.value)
+    with pytest.raises(CheckpointError, match="objective"):
+        load_model(path, expected=tiny_config(objective="magnet"))
+
+
+@pytest.mark.parametrize("kind", ["list", "bytes", "dict", "missing"])
+def test_checkpoint_foreign_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"{kind}.pt"
+    if kind == "list":
+        torch.save([1, 2, 3], path)
+    elif kind == "bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(256))
+    elif kind == "dict":
+        torch.save({"format": "something-else/1", "model": {}}, path)
+    with pytest.raises(CheckpointError, match=str(path).replace("\\", "\\\\")):
+        load_model(path)
+
+
+def test_checkpoint_wrong_weights(tmp_path: Path) -> None:
+    lm = tiny_model()
+    state = _checkpoint(lm)
+    state["model"] = {k: v for k, v in state["model"].items() if not k.startswith("heads.")}
+    path = tmp_path / "model.pt"
+    save_atomic(state, path)
+    with pytest.raises(CheckpointError, match="missing"):
+        load_model(path)
+
+
+# --------------------------------------------------------------------------- bad configurations and files
+def test_odd_dim_rejected_or_usable() -> None:
+    try:
+        cfg = tiny_config(dim=33, n_heads=3)
+    except ValueError as err:
+        assert "dim" in str(err)
+        return
+    lm = CodecLM(cfg)
+    lm.conditions.initialize_clap(torch.randn(50, 8), torch.Generator().manual_seed(0))
+    assert lm(random_tokens(1, 3, seed=0), make_conditions(1, seed=0)).logits.shape == (1, 4, 3, 16)
+
+
+def test_config_rejects_string_dropout() -> None:
+    with pytest.raises(ValueError, match="dropout"):
+        tiny_config(dropout="0.5")
+
+
+def test_checkpoint_without_config(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    save_atomic({"format": FORMAT, "model": {}}, path)
+    with pytest.raises(CheckpointError, match="model.pt"):
+        load_model(path)

@@ -1,0 +1,343 @@
+"""Training of the codec LM: learning, condition dropout, exact resume after a kill, DDP under torchrun,
+and the errors raised before the first step."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from instrumentgen.lm.conditioners import CONDITIONS
+from instrumentgen.train.checkpoint import CheckpointError, load_model, read_checkpoint
+from instrumentgen.train.cli import build_run, parse_args
+from instrumentgen.train.data import DropoutSettings, TrainingDataError, condition_drop, load_split
+from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun, batch_rows
+from instrumentgen.train.schedule import lr_factor
+from instrumentgen.train.settings import TrainSettings
+from instrumentgen.train.synthetic_caches import write_split
+
+LM = {
+    "dim": 32,
+    "n_layers": 2,
+    "n_heads": 2,
+    "category_dim": 8,
+    "clap_n_q": 2,
+    "clap_bins": 16,
+    "max_frames": 16,
+    "codebook_size": 32,
+    "clap_dim": 8,
+}
+CARD, FRAMES, CLAP = 32, 12, 8
+
+
+@pytest.fixture(scope="module")
+def caches(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    folder = tmp_path_factory.mktemp("caches")
+    return {split: write_split(folder, split, 4, 10, FRAMES, CARD, CLAP) for split in ("train", "valid")}
+
+
+def make_run(caches, tmp: Path, variant="baseline", lm=None, **settings) -> TrainRun:
+    base = {
+        "steps": 30,
+        "batch_size": 8,
+        "warmup_steps": 3,
+        "checkpoint_every": 10,
+        "log_every": 5,
+        "valid_every": 10,
+        "valid_max_notes": 16,
+        "threads": 1,
+    }
+    return TrainRun(
+        variant=variant,
+        lm=lm or LM,
+        settings=TrainSettings.from_dict({**base, **settings}),
+        seed=7,
+        train=SplitFiles(**caches["train"]),
+        valid=SplitFiles(**caches["valid"]),
+        model_out=tmp / "model.pt",
+        results_dir=tmp / "results",
+        checkpoint_root=tmp / "ckpt",
+    )
+
+
+def cli_args(caches, tmp: Path, variant="baseline", **settings) -> list[str]:
+    run = make_run(caches, tmp, variant, **settings)
+    args = [
+        "--variant",
+        variant,
+        "--seed",
+        "7",
+        "--lm",
+        json.dumps(LM),
+        "--settings",
+        json.dumps(run.settings.to_dict()),
+        "--model-out",
+        str(run.model_out),
+        "--results-dir",
+        str(run.results_dir),
+        "--checkpoint-root",
+        str(run.checkpoint_root),
+    ]
+    for split in ("train", "valid"):
+        args += [
+            f"--{split}-codes",
+            str(caches[split]["codes"]),
+            f"--{split}-clap",
+            str(caches[split]["clap"]),
+            f"--{split}-reference",
+            str(caches[split]["reference"]),
+        ]
+    return args
+
+
+def child_env() -> dict[str, str]:
+    src = Path(__file__).resolve().parents[1] / "src"
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "CUDA_VISIBLE_DEVICES": "",
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["model"]
+
+
+# ------------------------------------------------------------------------------------------- learning
+@pytest.mark.parametrize("variant", ["baseline", "magnet"])
+def test_loss_falls_when_overfitting_a_tiny_batch(caches, tmp_path: Path, variant: str):
+    trainer = Trainer(make_run(caches, tmp_path, variant, lr=1e-2, cfg_dropout=0.0, attribute_dropout=0.0))
+    trainer.build()
+    rows = np.arange(8)
+    losses = []
+    for step in range(120):
+        trainer.model.train()
+        out = trainer.loss(trainer.train_data, rows, np.random.default_rng(step), train=True)
+        trainer.optimizer.zero_grad()
+        out.loss.backward()
+        trainer.optimizer.step()
+        losses.append(out.loss.item())
+    assert losses[0] > np.log(CARD) - 0.3  # starts near chance
+    assert np.mean(losses[-5:]) < 0.5 * losses[0], losses[::10]
+
+
+def test_training_writes_model_curves_and_summary(caches, tmp_path: Path):
+    run = make_run(caches, tmp_path, "fixed")
+    summary = Trainer(run).run()
+    model, meta = load_model(run.model_out)
+    assert meta["variant"] == "fixed" and meta["step"] == 30 and meta["scheme"] == "fixed"
+    train = pd.read_csv(run.results_dir / "train.csv")
+    valid = pd.read_csv(run.results_dir / "valid.csv")
+    assert list(train["step"]) == [5, 10, 15, 20, 25, 30] and list(valid["step"]) == [10, 20, 30]
+    assert {f"ce_{k}" for k in range(4)} | {f"acc_{k}" for k in range(4)} <= set(valid.columns)
+    assert valid["loss"].iloc[-1] < valid["loss"].iloc[0]
+    assert json.loads((run.results_dir / "summary.json").read_text())["final_valid"]["loss"] == pytest.approx(
+        valid["loss"].iloc[-1], rel=1e-4
+    )
+    assert summary["steps"] == 30 and summary["objective"] == "ar"
+    assert train["lr"].iloc[-1] < train["lr"].max()  # cosine annealing
+
+
+def test_condition_dropout_is_per_sample_and_cfg_covers_every_condition():
+    drop = condition_drop(20000, DropoutSettings(cfg=0.3, attribute=0.3), np.random.default_rng(0)).numpy()
+    all_dropped = drop.all(axis=1)
+    assert all_dropped.mean() == pytest.approx(0.3, abs=0.015)  # CFG drops everything at once
+    clap, pitch = CONDITIONS.index("clap"), CONDITIONS.index("pitch")
+    assert (drop[:, clap] == drop[:, pitch]).all()  # only CFG drops these, and together
+    assert drop[:, pitch].mean() == pytest.approx(0.3, abs=0.015)
+    for name in ("family", "source"):  # attribute dropout, independent of CFG and of each other
+        assert drop[~all_dropped, CONDITIONS.index(name)].mean() == pytest.approx(0.3, abs=0.015)
+    both = drop[~all_dropped][:, [CONDITIONS.index("family"), CONDITIONS.index("source")]].all(axis=1)
+    assert both.mean() == pytest.approx(0.09, abs=0.01)
+    assert 0 < drop[:, pitch].sum() < len(drop)  # varies within a batch, not per batch
+    none = condition_drop(64, DropoutSettings(0.0, 0.0), np.random.default_rng(0))
+    assert not none.any()
+
+
+def test_batches_visit_every_note_once_per_epoch():
+    rows = np.concatenate([batch_rows(step, 8, 20, seed=3) for step in range(5)])  # 2 epochs
+    assert sorted(rows[:20]) == list(range(20)) and sorted(rows[20:40]) == list(range(20))
+    assert not np.array_equal(rows[:20], rows[20:40])
+    assert np.array_equal(batch_rows(3, 8, 20, seed=3), batch_rows(3, 8, 20, seed=3))
+
+
+def test_lr_schedule_warms_up_then_anneals():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(55, 10, 100) == pytest.approx(0.5)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(100, 10, 100, min_ratio=0.1) == pytest.approx(0.1)
+
+
+# ------------------------------------------------------------------------------------------- resume
+def test_resume_after_a_kill_reaches_the_uninterrupted_weights(caches, tmp_path: Path):
+    steps = dict(steps=400, checkpoint_every=10, valid_every=100, log_every=10)
+    full = cli_args(caches, tmp_path / "full", **steps)
+    subprocess.run(
+        [sys.executable, "-m", "instrumentgen.train", *full],
+        check=True,
+        env=child_env(),
+        capture_output=True,
+        timeout=600,
+    )
+
+    killed = cli_args(caches, tmp_path / "killed", **steps)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "instrumentgen.train", *killed],
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list((tmp_path / "killed" / "ckpt").glob("*/last.pt"))
+        if found and read_checkpoint(found[0])["step"] >= 30:
+            last = found[0]
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last is not None and proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = read_checkpoint(last)["step"]
+    assert 30 <= killed_at < 400
+    assert not (tmp_path / "killed" / "model.pt").exists()
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "instrumentgen.train", *killed],
+        check=True,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert f"at step {read_checkpoint(last)['step']}" in resumed.stderr or "resuming" in resumed.stderr
+    a, b = weights(tmp_path / "full" / "model.pt"), weights(tmp_path / "killed" / "model.pt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    for name in ("train.csv", "valid.csv"):  # no duplicated or missing rows after the resume
+        full_rows = list(csv.reader(open(tmp_path / "full" / "results" / name)))
+        resumed_rows = list(csv.reader(open(tmp_path / "killed" / "results" / name)))
+        assert resumed_rows == full_rows
+    summary = json.loads((tmp_path / "killed" / "results" / "summary.json").read_text())
+    assert summary["resumed_from_step"] == killed_at
+
+
+def test_a_changed_setting_starts_a_fresh_run_beside_the_old_checkpoint(caches, tmp_path: Path):
+    Trainer(make_run(caches, tmp_path, steps=10)).run()
+    Trainer(make_run(caches, tmp_path, steps=10, lr=5e-4)).run()
+    runs = sorted((tmp_path / "ckpt").glob("*/last.pt"))
+    assert len(runs) == 2  # keyed by fingerprint: nothing overwritten, nothing resumed by mistake
+    Trainer(make_run(caches, tmp_path, steps=10, checkpoint_every=3, log_every=2)).run()
+    assert len(list((tmp_path / "ckpt").glob("*/last.pt"))) == 2  # logging cadence is not a new run
+
+
+# ------------------------------------------------------------------------------------------- DDP
+def test_ddp_with_two_processes_under_torchrun_matches_one_process(caches, tmp_path: Path):
+    one = cli_args(caches, tmp_path / "one", steps=12)
+    two = cli_args(caches, tmp_path / "two", steps=12)
+    subprocess.run(
+        [sys.executable, "-m", "instrumentgen.train", *one],
+        check=True,
+        env=child_env(),
+        capture_output=True,
+        timeout=600,
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "instrumentgen.train",
+            *two,
+        ],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "two" / "results" / "summary.json").read_text())
+    assert summary["processes"] == 2
+    a, b = weights(tmp_path / "one" / "model.pt"), weights(tmp_path / "two" / "model.pt")
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=1e-4, atol=1e-5, msg=name)
+    v1 = pd.read_csv(tmp_path / "one" / "results" / "valid.csv")
+    v2 = pd.read_csv(tmp_path / "two" / "results" / "valid.csv")
+    np.testing.assert_allclose(v2["loss"], v1["loss"], rtol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+def test_unknown_variant_is_named(caches, tmp_path: Path):
+    with pytest.raises(ValueError, match="'bogus'.*baseline, random, fixed, magnet"):
+        build_run(parse_args(cli_args(caches, tmp_path, "bogus")))
+
+
+def test_fixed_variant_without_reference_is_refused(caches, tmp_path: Path):
+    args = cli_args(caches, tmp_path, "fixed")
+    i = args.index("--train-reference")
+    del args[i : i + 2]
+    with pytest.raises(ValueError, match="--train-reference"):
+        build_run(parse_args(args))
+
+
+def test_unknown_setting_and_bad_values_are_named(caches, tmp_path: Path):
+    with pytest.raises(ValueError, match="unknown train settings: stepz"):
+        TrainSettings.from_dict({"stepz": 3})
+    with pytest.raises(ValueError, match="train.batch_size"):
+        TrainSettings(batch_size=0)
+    with pytest.raises(ValueError, match="dim 30 is not divisible by n_heads 4"):
+        Trainer(make_run(caches, tmp_path, lm={**LM, "dim": 30, "n_heads": 4}))
+
+
+def test_empty_and_inconsistent_caches_are_named(caches, tmp_path: Path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(caches["train"]["codes"])
+    pq.write_table(table.slice(0, 0), tmp_path / "empty.parquet")
+    with pytest.raises(TrainingDataError, match="empty.parquet: not a feature cache"):
+        load_split("train", tmp_path / "empty.parquet", caches["train"]["clap"], "baseline", None, 4, CARD)
+    with pytest.raises(TrainingDataError, match="not row-aligned"):
+        load_split("train", caches["train"]["codes"], caches["valid"]["clap"], "baseline", None, 4, CARD)
+    with pytest.raises(TrainingDataError, match=r"outside the codebook \[0, 16\)"):
+        load_split("train", caches["train"]["codes"], caches["train"]["clap"], "baseline", None, 4, 16)
+    with pytest.raises(TrainingDataError, match=r"expected \[8, T\]"):
+        load_split("train", caches["train"]["codes"], caches["train"]["clap"], "baseline", None, 8, CARD)
+    bad = table.set_column(
+        table.schema.get_field_index("pitch"),
+        "pitch",
+        pa.array(np.full(table.num_rows, 12, dtype=np.int64)),
+    )
+    pq.write_table(bad, tmp_path / "pitch.parquet")
+    with pytest.raises(TrainingDataError, match="pitch 12 is outside MIDI 21..108"):
+        load_split("train", tmp_path / "pitch.parquet", caches["train"]["clap"], "baseline", None, 4, CARD)
+
+
+def test_codes_longer_than_the_model_accepts_are_refused(caches, tmp_path: Path):
+    with pytest.raises(ValueError, match="12 frames, more than lm.max_frames = 8"):
+        Trainer(make_run(caches, tmp_path, lm={**LM, "max_frames": 8}))
+
+
+def test_checkpoint_of_another_model_size_is_refused_before_training(caches, tmp_path: Path):
+    Trainer(make_run(caches, tmp_path, steps=10)).run()
+    with pytest.raises(CheckpointError, match=r"dim: 32 != 64"):
+        load_model(
+            tmp_path / "model.pt", expected=Trainer(make_run(caches, tmp_path, lm={**LM, "dim": 64})).config
+        )

@@ -1,0 +1,60 @@
+# Train phase: the codec language model in each variant of params `variants` (paper Section 4):
+# baseline / random / fixed CLAP with the AR objective, baseline CLAP with the MAGNeT objective.
+# Training resumes from its last checkpoint (data/<profile>/checkpoints/lm/<variant>/<fingerprint>/),
+# which is not a rule output, so a failed or killed job never loses it.
+
+
+rule train:
+    input:
+        expand(f"{DATA}/lm/{{variant}}.pt", variant=VARIANTS),
+        f"{RESULTS}/train/loss_curves.png",
+
+
+rule train_variant:
+    input:
+        unpack(training_inputs),
+        code=code("train/cli.py"),
+    output:
+        model=f"{DATA}/lm/{{variant}}.pt",
+        curves=multiext(f"{RESULTS}/train/{{variant}}/", "train.csv", "valid.csv", "summary.json"),
+    params:
+        launcher=TRAIN_LAUNCHER,
+        lm=LM_JSON,
+        settings=TRAIN_JSON,
+        seed=P["seed"],
+        reference=reference_args,
+        results=lambda wildcards, output: os.path.dirname(output.curves[0]),
+        checkpoints=f"{DATA}/checkpoints/lm/{{variant}}",
+    threads: TRAIN_THREADS
+    resources:
+        gpu=GPU_TRAINING,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/train_{{variant}}.log",
+    shell:
+        "{params.launcher} -m instrumentgen.train --variant {wildcards.variant} --seed {params.seed}"
+        " --lm {params.lm:q} --settings {params.settings:q}"
+        " --train-codes {input.train_codes} --train-clap {input.train_clap}"
+        " --valid-codes {input.valid_codes} --valid-clap {input.valid_clap} {params.reference}"
+        " --model-out {output.model} --results-dir {params.results} --checkpoint-root {params.checkpoints}"
+        " > {log} 2>&1"
+
+
+rule loss_curves:
+    input:
+        curves=expand(f"{RESULTS}/train/{{variant}}/valid.csv", variant=VARIANTS),
+        code=code("train/curves.py"),
+    output:
+        figure=report(f"{RESULTS}/train/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
+        table=report(f"{RESULTS}/train/summary.csv", caption="../report/loss_summary.rst", category="Training"),
+    params:
+        variants=VARIANTS,
+        runs=lambda wildcards, input: os.path.dirname(os.path.dirname(input.curves[0])),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/loss_curves.log",
+    shell:
+        "python -m instrumentgen.train.curves --runs {params.runs} --variants {params.variants}"
+        " --figure {output.figure} --table {output.table} > {log} 2>&1"
