@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup demo test run lint bench bench-encoders lock clean-venv
+.PHONY: setup demo test run lint bench bench-encoders bench-train lock clean-venv
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: setup
 
 bench-encoders: setup
 	$(OFFLINE) $(BIN)/python benchmarks/encoders.py
+
+# Codec-LM training steps/s and peak memory (paper and tiny size) on this machine's CPU;
+# on a GPU: `python benchmarks/training.py --device cuda`.
+bench-train: setup
+	$(OFFLINE) $(BIN)/python benchmarks/training.py
 
 # Re-pin the whole dependency tree from pyproject.toml (needs the package registry).
 lock:

@@ -428,6 +428,31 @@ def test_rvq_eval_leaves_buffers_unchanged() -> None:
     assert not torch.equal(rvq.codebooks, before["codebooks"])
 
 
+def test_dropped_clap_rows_do_not_move_the_quantiser() -> None:
+    """A CLAP embedding replaced by its null token (CFG dropout) contributes nothing to the RVQ's EMA
+    statistics: a batch with rows 1..3 dropped updates the codebooks exactly as row 0 alone."""
+    cond = make_conditions(4, seed=1)
+    clap_col = CONDITIONS.index("clap")
+    encoders = []
+    for _ in range(2):
+        enc = ConditionEncoder(tiny_config())
+        enc.initialize_clap(
+            torch.randn(50, 8, generator=torch.Generator().manual_seed(5)), torch.Generator().manual_seed(0)
+        )
+        enc.train()
+        encoders.append(enc)
+    initial = encoders[0].rvq.codebooks.clone()
+    drop = torch.zeros(4, len(CONDITIONS), dtype=torch.bool)
+    drop[1:, clap_col] = True
+    encoders[0](cond.with_drop(drop))
+    encoders[1](cond.index(slice(0, 1)))
+    for (name, a), (_, b) in zip(
+        encoders[0].rvq.named_buffers(), encoders[1].rvq.named_buffers(), strict=True
+    ):
+        torch.testing.assert_close(a, b, msg=name)
+    assert not torch.equal(encoders[0].rvq.codebooks, initial)  # the kept row did update them
+
+
 def test_condition_encoder_requires_initialised_clap() -> None:
     enc = ConditionEncoder(tiny_config())
     with pytest.raises(RuntimeError, match="initialize_clap"):

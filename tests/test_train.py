@@ -235,19 +235,36 @@ def test_resume_after_a_kill_reaches_the_uninterrupted_weights(caches, tmp_path:
     assert summary["resumed_from_step"] == killed_at
 
 
+def test_changed_training_code_starts_a_fresh_run(caches, tmp_path: Path, monkeypatch):
+    """A code change re-runs the rule; it must retrain, not hand back the finished old run's weights."""
+    from instrumentgen.train import loop
+
+    assert any(
+        str(p).endswith("lm/magnet.py") for p in loop.module_files("train/loop.py", package_dir=loop.PACKAGE_DIR)
+    )
+    first = Trainer(make_run(caches, tmp_path, steps=10)).run()
+    monkeypatch.setattr(loop, "training_code_digest", lambda: "edited")
+    second = Trainer(make_run(caches, tmp_path, steps=10)).run()
+    assert second["fingerprint"] != first["fingerprint"] and second["resumed_from_step"] == 0
+    monkeypatch.undo()
+    again = Trainer(make_run(caches, tmp_path, steps=10)).run()  # same code as the first: its finished run
+    assert again["fingerprint"] == first["fingerprint"] and again["resumed_from_step"] == 10
+
+
 def test_a_changed_setting_starts_a_fresh_run_beside_the_old_checkpoint(caches, tmp_path: Path):
     Trainer(make_run(caches, tmp_path, steps=10)).run()
     Trainer(make_run(caches, tmp_path, steps=10, lr=5e-4)).run()
     runs = sorted((tmp_path / "ckpt").glob("*/last.pt"))
     assert len(runs) == 2  # keyed by fingerprint: nothing overwritten, nothing resumed by mistake
-    Trainer(make_run(caches, tmp_path, steps=10, checkpoint_every=3, log_every=2)).run()
+    Trainer(make_run(caches, tmp_path, steps=10, checkpoint_every=4, log_every=2)).run()
     assert len(list((tmp_path / "ckpt").glob("*/last.pt"))) == 2  # logging cadence is not a new run
 
 
 # ------------------------------------------------------------------------------------------- DDP
-def test_ddp_with_two_processes_under_torchrun_matches_one_process(caches, tmp_path: Path):
-    one = cli_args(caches, tmp_path / "one", steps=12)
-    two = cli_args(caches, tmp_path / "two", steps=12)
+@pytest.mark.parametrize("variant", ["baseline", "magnet"])
+def test_ddp_with_two_processes_under_torchrun_matches_one_process(caches, tmp_path: Path, variant: str):
+    one = cli_args(caches, tmp_path / "one", variant, steps=12)
+    two = cli_args(caches, tmp_path / "two", variant, steps=12)
     subprocess.run(
         [sys.executable, "-m", "instrumentgen.train", *one],
         check=True,
@@ -302,6 +319,14 @@ def test_unknown_setting_and_bad_values_are_named(caches, tmp_path: Path):
         TrainSettings.from_dict({"stepz": 3})
     with pytest.raises(ValueError, match="train.batch_size"):
         TrainSettings(batch_size=0)
+    with pytest.raises(ValueError, match="train.grad_clip must be > 0, got 0"):
+        TrainSettings(grad_clip=0)
+    with pytest.raises(
+        ValueError, match=r"checkpoint_every \(10\) must be a multiple of train.log_every \(3\)"
+    ):
+        TrainSettings(checkpoint_every=10, log_every=3)
+    with pytest.raises(ValueError, match="train.betas"):
+        TrainSettings(betas=(0.9,))
     with pytest.raises(ValueError, match="dim 30 is not divisible by n_heads 4"):
         Trainer(make_run(caches, tmp_path, lm={**LM, "dim": 30, "n_heads": 4}))
 
@@ -335,7 +360,7 @@ def test_codes_longer_than_the_model_accepts_are_refused(caches, tmp_path: Path)
         Trainer(make_run(caches, tmp_path, lm={**LM, "max_frames": 8}))
 
 
-def test_checkpoint_of_another_model_size_is_refused_before_training(caches, tmp_path: Path):
+def test_loading_a_model_file_of_another_size_is_refused(caches, tmp_path: Path):
     Trainer(make_run(caches, tmp_path, steps=10)).run()
     with pytest.raises(CheckpointError, match=r"dim: 32 != 64"):
         load_model(

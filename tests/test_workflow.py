@@ -97,6 +97,59 @@ def test_report_has_the_data_summary(ci_workspace: Path):
     assert "coverage.png" in html and "summary.csv" in html
 
 
+def test_ci_train_outputs(ci_workspace: Path):
+    """Every variant trained: a model file, curves with falling validation loss, the summary figure."""
+    from instrumentgen.train.checkpoint import load_model
+
+    params = yaml.safe_load((ci_workspace / "workflow/profiles/ci/params.yaml").read_text())
+    steps = params["train"]["steps"]
+    for variant, objective in (("baseline", "ar"), ("random", "ar"), ("fixed", "ar"), ("magnet", "magnet")):
+        model, meta = load_model(ci_workspace / "data" / "ci" / "lm" / f"{variant}.pt")
+        assert meta["variant"] == variant and meta["step"] == steps and model.config.objective == objective
+        assert model.config.codebook_size == 64 and model.config.dim == params["lm"]["dim"]
+        run = ci_workspace / "results" / "ci" / "train" / variant
+        valid = pd.read_csv(run / "valid.csv")
+        assert valid["step"].iloc[-1] == steps and np.isfinite(valid["loss"]).all()
+        assert valid["loss"].iloc[-1] < np.log(64) + 0.05  # at most chance after training
+        assert json.loads((run / "summary.json").read_text())["steps"] == steps
+        assert (ci_workspace / "logs" / "ci" / f"train_{variant}.log").is_file()
+    summary = pd.read_csv(ci_workspace / "results" / "ci" / "train" / "summary.csv")
+    assert list(summary["variant"]) == ["baseline", "random", "fixed", "magnet"]
+    assert (ci_workspace / "results" / "ci" / "train" / "loss_curves.png").stat().st_size > 10_000
+
+
+def test_paper_profile_plans_training_on_the_gpu(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    proc = snakemake(ws, "-n", "-p", "train")
+    jobs = planned_jobs(proc)
+    assert jobs["train_variant"] == 4 and jobs["loss_curves"] == 1
+    text = proc.stdout + proc.stderr
+    assert text.count("gpu=1") >= 4  # each paper training job holds a GPU token
+    assert "instrumentgen.train --variant fixed" in text and "--train-reference" in text
+
+
+def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
+    overlay = ci_copy / "workflow/profiles/ci/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    params["train"]["lr"] = 0.0005
+    overlay.write_text(yaml.safe_dump(params))
+    expected = {"train_variant": 4, "loss_curves": 1, "all": 1}
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("src/instrumentgen/lm/magnet.py", {"train_variant": 4, "loss_curves": 1, "train": 1}),
+        ("src/instrumentgen/train/curves.py", {"loss_curves": 1, "train": 1}),
+    ],
+)
+def test_changing_training_code_reruns_what_runs_it(ci_copy: Path, module: str, expected: dict):
+    path = ci_copy / module
+    path.write_text(path.read_text() + "\n# changed\n")
+    assert planned_jobs(snakemake(ci_copy, "-n", "train", profile="ci")) == expected
+
+
 def test_second_run_is_a_no_op(ci_workspace: Path):
     assert planned_jobs(snakemake(ci_workspace, "-n", profile="ci")) == {}
 
@@ -186,7 +239,7 @@ def test_dvc_records_the_data_stage_of_every_profile():
     for profile in ("paper", "tiny", "ci"):
         assert f"data@{profile}" in proc.stdout
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
-    for phase in ("data", "features"):
+    for phase in ("data", "features", "train"):
         assert f"{phase}@tiny" in proc.stdout
         assert all(next(iter(o.values()))["persist"] for o in stages[phase]["do"]["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
@@ -205,11 +258,15 @@ def test_dvc_repro_records_the_ci_stages(tmp_path: Path):
         return proc.stdout
 
     run("init", "--no-scm")
-    run("repro", "features@ci")  # and data@ci, which it depends on
+    run("repro", "train@ci")  # and features@ci and data@ci, which it depends on
     lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
     assert {o["path"] for o in lock["data@ci"]["outs"]} == {"data/ci/manifest", "data/ci/resampled",
                                                             "results/ci/data"}
     assert {o["path"] for o in lock["features@ci"]["outs"]} == {"data/ci/features", "data/ci/models",
                                                                 "results/ci/features"}
-    assert "Data and pipelines are up to date" in run("status", "features@ci")
-    assert "didn't change" in run("repro", "features@ci")
+    assert {o["path"] for o in lock["train@ci"]["outs"]} == {"data/ci/lm", "results/ci/train"}
+    assert "Data and pipelines are up to date" in run("status", "train@ci")
+    assert "didn't change" in run("repro", "train@ci")
+    plots = json.loads(run("plots", "show", "--json"))
+    assert not [e for e in plots.get("errors", []) if "/ci/" in e.get("source", e.get("name", ""))]
+    assert plots["data"]["results/ci/train/valid_loss"], "the ci validation-loss plot has no data"

@@ -136,9 +136,9 @@ TRAIN_LAUNCHER = (
     if P["train"]["processes"] == 1
     else f"python -m torch.distributed.run --standalone --nproc_per_node {P['train']['processes']}"
 )
-# GPU tokens per training job: one per process on a GPU profile (pretrained encoders); the offline
-# profiles train small models on the CPU, side by side.
-GPU_TRAINING = P["train"]["processes"] if GPU_ENCODERS else 0
+# GPU tokens per training job: one per process. How many a run has is the profile's `resources: gpu`
+# (paper: 1; the offline profiles train on the CPU and give 2, so two variants train side by side).
+GPU_TRAINING = P["train"]["processes"]
 # CPU threads per training job: train.threads when set (two tiny jobs side by side on 2 cores), else all.
 TRAIN_THREADS = P["train"]["threads"] or 16
 

@@ -99,7 +99,13 @@ class CategoricalConditioner(nn.Module):
         self.proj = nn.Linear(category_dim, dim)
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= self.n_classes):
+        # Checked on CPU tensors only: inputs are validated by encode_categories, and a check of a GPU
+        # tensor would synchronise the device at every step.
+        if (
+            index.device.type == "cpu"
+            and index.numel()
+            and (int(index.min()) < 0 or int(index.max()) >= self.n_classes)
+        ):
             value = int(index.min()) if int(index.min()) < 0 else int(index.max())
             raise ConditionError(f"{self.name} class index {value} is outside 0..{self.n_classes - 1}")
         return self.proj(self.table(index))
@@ -111,7 +117,10 @@ class ResidualVQ(nn.Module):
     Stage ``q`` quantises the residual left by stages ``< q`` to its nearest of ``bins`` codes. In
     training the codebooks follow exponential moving averages of their assigned vectors (statistics
     summed over all processes under DDP, so every rank keeps identical codebooks). Call
-    :meth:`initialize` with training embeddings first (codebooks start from data points).
+    :meth:`initialize` with training embeddings first (codebooks start from data points). Unlike
+    audiocraft's quantiser, codes that stay unused are not re-seeded (that would need random draws
+    kept identical across processes); they decay towards zero and keep losing the nearest-code
+    contest, so they cost capacity, nothing else.
     """
 
     def __init__(self, dim: int, n_q: int, bins: int, decay: float = 0.99, eps: float = 1e-5):
@@ -147,15 +156,17 @@ class ResidualVQ(nn.Module):
         selected by ``update`` (``[B]`` bool; all rows when None)."""
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ConditionError(f"CLAP embeddings must be [B, {self.dim}], got {tuple(x.shape)}")
-        x = x.float()
+        with torch.autocast(x.device.type, enabled=False):  # EMA statistics in float32, also under bf16
+            return self._quantise(x.float(), update)
+
+    def _quantise(self, x: torch.Tensor, update: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         residual = x
         quantised = torch.zeros_like(x)
         codes = []
         for q in range(self.n_q):
             idx = self._nearest(residual, q)
             if self.training:
-                keep = slice(None) if update is None else update
-                self._ema_update(q, residual[keep], idx[keep])
+                self._ema_update(q, residual, idx, update)
             chosen = self.codebooks[q][idx]
             quantised = quantised + chosen
             residual = residual - chosen
@@ -163,9 +174,14 @@ class ResidualVQ(nn.Module):
         return quantised.detach(), torch.stack(codes, dim=1)
 
     @torch.no_grad()
-    def _ema_update(self, q: int, residual: torch.Tensor, idx: torch.Tensor) -> None:
+    def _ema_update(
+        self, q: int, residual: torch.Tensor, idx: torch.Tensor, update: torch.Tensor | None
+    ) -> None:
+        """EMA step of stage ``q`` from the rows of ``residual`` ``[B, D]`` selected by ``update`` ``[B]``."""
         onehot = torch.zeros(residual.shape[0], self.bins, device=residual.device)
-        onehot[torch.arange(residual.shape[0]), idx] = 1.0
+        onehot[torch.arange(residual.shape[0], device=residual.device), idx] = 1.0
+        if update is not None:
+            onehot = onehot * update[:, None].to(onehot.dtype)
         counts = onehot.sum(0)
         sums = onehot.t() @ residual
         if dist.is_available() and dist.is_initialized():

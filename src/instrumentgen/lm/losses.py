@@ -66,14 +66,22 @@ def ar_loss(model: Callable, config: LMConfig, codes: torch.Tensor, cond: Condit
 
 
 def magnet_loss(
-    model: Callable, config: LMConfig, codes: torch.Tensor, cond: Conditions, masks: MagnetMask
+    model: Callable,
+    config: LMConfig,
+    codes: torch.Tensor,
+    cond: Conditions,
+    masks: MagnetMask,
+    normaliser: float | None = None,
 ) -> LossOutput:
     """MAGNeT: one stage per sample masked with a cosine-scheduled rate in spans, higher stages fully
     masked (``masks`` from :func:`~instrumentgen.lm.magnet.sample_magnet_mask` for codes ``[B, K, T]``);
-    CE averaged over the masked positions of the chosen stages."""
+    CE summed over the masked positions of the chosen stages, divided by ``normaliser`` (default: their
+    number; under DDP the trainer passes the whole batch's count over the number of processes)."""
     inputs = apply_mask(codes, masks.input_mask.to(codes.device), config.mask_token)
     logits = model(inputs, cond).logits
     loss_mask = masks.loss_mask.to(codes.device)
     ce, ce_sum, correct, count = _masked_stats(logits, codes, loss_mask)
-    loss = ce.sum() / loss_mask.sum().clamp(min=1)
+    if normaliser is None:
+        normaliser = float(loss_mask.sum().clamp(min=1))
+    loss = ce.sum() / max(normaliser, 1e-9)
     return LossOutput(loss, ce_sum.detach(), correct, count)

@@ -60,13 +60,19 @@ class Attention(nn.Module):
         return self.heads(k), self.heads(v)
 
     def attend(
-        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+        self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | bool | None
     ) -> torch.Tensor:
-        """Queries from ``x`` ``[B, S, d]`` over ``k, v`` ``[B, H, S_k, d_h]``; ``mask`` ``[S, S_k]`` bool
-        (True = may attend) or None (attend everywhere)."""
+        """Queries from ``x`` ``[B, S, d]`` over ``k, v`` ``[B, H, S_k, d_h]``; ``mask``: ``[S, S_k]`` bool
+        (True = may attend), True for plain causal attention over ``S = S_k`` steps, or None (everywhere)."""
         q = self.heads(self.q(x))
+        causal = mask is True
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+            q,
+            k,
+            v,
+            attn_mask=None if causal else mask,
+            is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
         )
         b, h, s, dh = y.shape
         return self.out(y.transpose(1, 2).reshape(b, s, h * dh))
@@ -94,7 +100,7 @@ class Block(nn.Module):
         self,
         x: torch.Tensor,
         cond: torch.Tensor,
-        mask: torch.Tensor | None,
+        mask: torch.Tensor | bool | None,
         cache: LayerCache | None = None,
     ) -> tuple[torch.Tensor, LayerCache]:
         h = self.norm_self(x)
@@ -177,17 +183,37 @@ class CodecLM(nn.Module):
         x = sum(self.embed[k](tokens[:, k]) for k in range(cfg.n_codebooks))  # [B, S, d]
         positions = torch.arange(past, past + steps, device=tokens.device)
         x = x + sinusoidal_positions(positions, cfg.dim).to(x.dtype)
-        mask = None
+        mask: torch.Tensor | bool | None = None
         if cfg.objective == "ar":
-            key_pos = torch.arange(past + steps, device=tokens.device)
-            mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
+            if cache is None:
+                mask = True  # causal over a square [S, S]: SDPA's is_causal (flash kernels), no custom mask
+            else:
+                key_pos = torch.arange(past + steps, device=tokens.device)
+                mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
+        logits, new_cache = self.backbone(x, cond_tokens, mask, cache)
+        return LMOutput(logits.float(), new_cache)
+
+    def backbone(
+        self,
+        x: torch.Tensor,
+        cond_tokens: torch.Tensor,
+        mask: torch.Tensor | bool | None,
+        cache: list[LayerCache] | None = None,
+    ) -> tuple[torch.Tensor, list[LayerCache]]:
+        """The transformer stack and heads: ``[B, S, d]`` inputs → logits ``[B, K, S, card]`` and caches.
+
+        Kept free of data-dependent Python control flow, so that it compiles as one graph
+        (:meth:`compile_backbone`)."""
         new_cache = []
         for i, block in enumerate(self.blocks):
             x, layer_cache = block(x, cond_tokens, mask, None if cache is None else cache[i])
             new_cache.append(layer_cache)
         x = self.norm(x)
-        logits = torch.stack([head(x) for head in self.heads], dim=1)  # [B, K, S, card]
-        return LMOutput(logits.float(), new_cache)
+        return torch.stack([head(x) for head in self.heads], dim=1), new_cache
+
+    def compile_backbone(self, **options) -> None:
+        """Replace :meth:`backbone` by its ``torch.compile``d version (training on a GPU)."""
+        self.backbone = torch.compile(self.backbone, **options)
 
     def count_parameters(self) -> dict[str, int]:
         """Trainable parameters, and the CLAP quantiser's EMA codebooks (buffers, learned too)."""

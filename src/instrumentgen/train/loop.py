@@ -27,6 +27,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from instrumentgen.atomic import write_json_atomic, write_text_atomic
+from instrumentgen.codedeps import PACKAGE_DIR, module_files
 from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.losses import LossOutput, ar_loss, magnet_loss
 from instrumentgen.lm.magnet import MagnetMask, sample_magnet_mask
@@ -112,8 +113,17 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def training_code_digest() -> str:
+    """SHA-256 over the package modules that training runs (``train.loop`` and what it imports)."""
+    h = hashlib.sha256()
+    for path in module_files("train/loop.py", package_dir=PACKAGE_DIR):
+        h.update(str(Path(path).relative_to(PACKAGE_DIR)).encode() + b"\0" + Path(path).read_bytes())
+    return h.hexdigest()
+
+
 def fingerprint(run: TrainRun, config: LMConfig) -> str:
-    """Hash of everything that determines the weights: variant, model, trajectory settings, seed, data."""
+    """Hash of everything that determines the weights: variant, model, trajectory settings, seed, data
+    and the training code (a fixed bug never resumes from weights the buggy code produced)."""
     files = [run.train.codes, run.train.clap, run.valid.codes, run.valid.clap]
     files += [p for p in (run.train.reference, run.valid.reference) if p is not None]
     record = {
@@ -123,6 +133,7 @@ def fingerprint(run: TrainRun, config: LMConfig) -> str:
         "settings": run.settings.trajectory(),
         "seed": run.seed,
         "data": {str(p): file_digest(p) for p in files},
+        "code": training_code_digest(),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -243,11 +254,14 @@ class Trainer:
             self.elapsed = 0.0
         self.forward = self.model
         if self.compile:
-            for block in self.model.blocks:
-                block.compile()
+            self.model.compile_backbone()
         if self.dist.world > 1:
+            # The RVQ's EMA statistics are all-reduced inside its update, so buffers stay identical
+            # without DDP re-broadcasting them every step.
             self.forward = DistributedDataParallel(
-                self.model, device_ids=[self.dist.device.index] if self.cuda else None
+                self.model,
+                device_ids=[self.dist.device.index] if self.cuda else None,
+                broadcast_buffers=False,
             )
 
     def autocast(self):
@@ -289,7 +303,10 @@ class Trainer:
             share = MagnetMask(
                 *(getattr(masks, f)[local] for f in ("stage", "rate", "input_mask", "loss_mask"))
             )
-            return magnet_loss(model, self.config, codes, cond, share)
+            # Normalise by the whole batch's masked positions (known here, all masks are drawn globally):
+            # DDP averages gradients over processes, so each share divides by count / processes.
+            normaliser = float(masks.loss_mask.sum()) / (self.dist.world if train else 1)
+            return magnet_loss(model, self.config, codes, cond, share, normaliser)
 
     def train_step(self) -> tuple[LossOutput, float]:
         seed, step = self.run_spec.seed, self.step
@@ -302,6 +319,7 @@ class Trainer:
         out.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
         self.optimizer.step()
+        self.lr = self.scheduler.get_last_lr()[0]  # the rate this step used
         self.scheduler.step()
         self.step += 1
         return out, float(grad_norm)
@@ -396,7 +414,7 @@ class Trainer:
             if self.step % s.log_every == 0 or last:
                 self.dist.all_sum(acc)
                 if self.dist.main:
-                    row = {"step": self.step, "lr": self.scheduler.get_last_lr()[0], **self.metrics(*acc)}
+                    row = {"step": self.step, "lr": self.lr, **self.metrics(*acc)}
                     row["grad_norm"] = float(np.mean(grad_norms))
                     train_log.write(row)
                     bar.set_postfix(loss=f"{row['loss']:.3f}")

@@ -33,7 +33,10 @@ class TrainSettings:
     processes: int = 1  # processes of the torchrun launch (the rule launches them; informative here)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        betas = tuple(self.betas) if isinstance(self.betas, list | tuple) else ()
+        if len(betas) != 2 or not all(_number(b) and 0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"train.betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "betas", tuple(float(b) for b in betas))
         positive = (
             "steps",
             "batch_size",
@@ -42,16 +45,27 @@ class TrainSettings:
             "log_every",
             "valid_every",
             "valid_max_notes",
+            "processes",
         )
         for name in positive:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"train.{name} must be a positive int, got {value!r}")
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("warmup_steps", self.warmup_steps, minimum=0)
+        _check_int("threads", self.threads, minimum=0)
         for name in ("cfg_dropout", "attribute_dropout", "min_lr_ratio"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"train.{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr!r}")
+            value = getattr(self, name)
+            if not _number(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"train.{name} must be in [0, 1], got {value!r}")
+        for name in ("lr", "grad_clip"):
+            value = getattr(self, name)
+            if not _number(value) or value <= 0:
+                raise ValueError(f"train.{name} must be > 0, got {value!r}")
+        if not _number(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.checkpoint_every % self.log_every:
+            raise ValueError(
+                f"train.checkpoint_every ({self.checkpoint_every}) must be a multiple of train.log_every "
+                f"({self.log_every}): a resumed run re-logs from a checkpoint, which must fall on a log step"
+            )
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"train.precision must be auto, bf16 or fp32, got {self.precision!r}")
         if str(self.compile) not in ("auto", "true", "false", "True", "False"):
@@ -71,3 +85,12 @@ class TrainSettings:
     def trajectory(self) -> dict[str, Any]:
         """The settings that determine the weights reached (fingerprinted for resume)."""
         return {k: v for k, v in self.to_dict().items() if k not in NON_TRAJECTORY}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"train.{name} must be an int >= {minimum}, got {value!r}")
