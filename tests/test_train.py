@@ -239,9 +239,8 @@ def test_changed_training_code_starts_a_fresh_run(caches, tmp_path: Path, monkey
     """A code change re-runs the rule; it must retrain, not hand back the finished old run's weights."""
     from instrumentgen.train import loop
 
-    assert any(
-        str(p).endswith("lm/magnet.py") for p in loop.module_files("train/loop.py", package_dir=loop.PACKAGE_DIR)
-    )
+    covered = loop.module_files("train/loop.py", package_dir=loop.PACKAGE_DIR)
+    assert any(str(p).endswith("lm/magnet.py") for p in covered)
     first = Trainer(make_run(caches, tmp_path, steps=10)).run()
     monkeypatch.setattr(loop, "training_code_digest", lambda: "edited")
     second = Trainer(make_run(caches, tmp_path, steps=10)).run()
