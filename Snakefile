@@ -1,7 +1,8 @@
 # instrumentgen: reproduce "Generating Sample-Based Musical Instruments Using Neural Audio
 # Codec Language Models" (ISMIR 2024). Snakemake executes, DVC records (dvc.yaml).
 #
-#   snakemake --cores all                                      # paper profile (GPU + internet)
+#   snakemake --profile workflow/profiles/paper                # paper profile (GPU + internet)
+#   snakemake --cores all --resources gpu=1                    # the same without the profile
 #   snakemake --profile workflow/profiles/tiny                 # offline demo
 #   snakemake --profile workflow/profiles/ci                   # end-to-end test settings
 #

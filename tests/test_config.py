@@ -121,3 +121,13 @@ def test_snakemake_unknown_workflow_profile(tmp_path: Path):
     proc = snakemake(ws, "-n", profile="ci", check=False)
     assert proc.returncode != 0
     assert "profile directory given (workflow/profiles/ci)" in proc.stderr
+
+
+def test_validated_params_do_not_depend_on_key_order():
+    """Snakemake compares dict params with their key order: reordering an overlay must change nothing."""
+    params = load_profile("ci")
+    reordered = {key: params[key] for key in reversed(list(params))}
+    reordered["clap"] = {**params["clap"], "small": dict(reversed(list(params["clap"]["small"].items())))}
+    a, b = validate_params(params), validate_params(reordered)
+    assert a == b and repr(a) == repr(b)
+    assert list(a["clap"]["small"]) == sorted(a["clap"]["small"])

@@ -63,7 +63,9 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 
 def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Return a validated copy of ``params`` with the schema's defaults filled in.
+    """Return a validated copy of ``params`` with the schema's defaults filled in, keys sorted at every
+    level (Snakemake compares dict parameters including their key order, so reordering keys in an
+    overlay, or writing it with another YAML dumper, must not re-run anything).
 
     Raises:
         ParamsError: listing every invalid key as ``key = value: reason``.
@@ -87,7 +89,16 @@ def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) 
         )
     if instance["profile"] == "paper" and data["source"] != "nsynth":
         raise ParamsError("invalid parameters: the paper profile needs data.source = 'nsynth'")
-    return instance
+    return _sorted_keys(instance)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """A copy of nested dicts/lists with every dict's keys in sorted order."""
+    if isinstance(value, Mapping):
+        return {key: _sorted_keys(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def check_profile_overlays(profile: str, configfiles: list) -> None:
