@@ -39,9 +39,8 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def module_files(
-    *entries: str, follow_imports: bool = True, exclude: tuple[str, ...] = (), package_dir: Path = PACKAGE_DIR
-) -> list[Path]:
+def module_files(*entries: str, follow_imports: bool = True, exclude: tuple[str, ...] = (),
+                 package_dir: Path = PACKAGE_DIR) -> list[Path]:
     """Files for ``entries`` (paths relative to the package: ``"data/prune.py"``, or a sub-package
     folder ``"synth"`` meaning all its modules) and, with ``follow_imports``, everything they import
     from the package, including the ``__init__.py`` of every package on the way. Sorted, absolute.

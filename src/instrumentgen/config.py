@@ -83,10 +83,8 @@ def validate_params(params: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) 
             f"data.pitch_max = {data['pitch_max']}"
         )
     if instance["codec"]["kind"] == "dac" and instance["resample"]["target_rate"] != 44100:
-        raise ParamsError(
-            f"invalid parameters: codec.kind = 'dac' (44.1 kHz) needs resample.target_rate = "
-            f"44100, not {instance['resample']['target_rate']}"
-        )
+        raise ParamsError(f"invalid parameters: codec.kind = 'dac' (44.1 kHz) needs resample.target_rate = "
+                          f"44100, not {instance['resample']['target_rate']}")
     if instance["profile"] == "paper" and data["source"] != "nsynth":
         raise ParamsError("invalid parameters: the paper profile needs data.source = 'nsynth'")
     return _sorted_keys(instance)
@@ -112,11 +110,9 @@ def check_profile_overlays(profile: str, configfiles: list) -> None:
     """
     for f in map(Path, configfiles):
         if f.name == "params.yaml" and f.parent.parent.name == "profiles" and f.parent.name != profile:
-            raise ParamsError(
-                f"{f}: this overlay belongs to profile {f.parent.name!r} but the parameters "
-                f"say profile = {profile!r}; set `profile: {f.parent.name}` in it "
-                f"(outputs of a profile go to data/<profile>/)"
-            )
+            raise ParamsError(f"{f}: this overlay belongs to profile {f.parent.name!r} but the parameters "
+                              f"say profile = {profile!r}; set `profile: {f.parent.name}` in it "
+                              f"(outputs of a profile go to data/<profile>/)")
 
 
 def available_profiles(profiles_dir: Path = PROFILES_DIR) -> list[str]:

@@ -86,9 +86,8 @@ def _part_size(part: Path) -> int:
     return part.stat().st_size if part.exists() else 0
 
 
-def _handle_http_error(
-    url: str, part: Path, offset: int, err: urllib.error.HTTPError, timeout: float
-) -> int | None:
+def _handle_http_error(url: str, part: Path, offset: int, err: urllib.error.HTTPError,
+                       timeout: float) -> int | None:
     """Decide what an HTTP error status means for the download.
 
     Returns the total size when a ``416`` shows that ``part`` is already complete; returns
@@ -157,10 +156,8 @@ def _check_part_size(url: str, part: Path, total: int | None) -> None:
         raise _Transient(f"connection closed after {size} of {total} bytes")
     if size > total:
         part.unlink()
-        raise DownloadError(
-            f"download of {url}: size mismatch, received {size} bytes but the server "
-            f"announced {total}; the partial file was discarded"
-        )
+        raise DownloadError(f"download of {url}: size mismatch, received {size} bytes but the server "
+                            f"announced {total}; the partial file was discarded")
 
 
 def _attempt(url: str, dest: Path, part: Path, timeout: float, chunk_size: int, progress: bool) -> None:
@@ -168,15 +165,8 @@ def _attempt(url: str, dest: Path, part: Path, timeout: float, chunk_size: int, 
     try:
         resp, start, total = _open(url, part, timeout)
         if resp is not None:
-            with progress_bar(
-                total=total,
-                initial=start,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dest.name,
-                disable=not progress,
-            ) as bar:
+            with progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=dest.name, disable=not progress) as bar:
                 _stream(resp, part, start, chunk_size, bar)
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as e:
         raise _Transient(_reason(e)) from e
@@ -186,16 +176,8 @@ def _attempt(url: str, dest: Path, part: Path, timeout: float, chunk_size: int, 
 # --------------------------------------------------------------------------- download
 
 
-def download(
-    url: str,
-    dest: Path,
-    *,
-    retries: int = 5,
-    timeout: float = 60,
-    chunk_size: int = 1 << 20,
-    progress: bool = True,
-    backoff: float = 1.0,
-) -> Path:
+def download(url: str, dest: Path, *, retries: int = 5, timeout: float = 60, chunk_size: int = 1 << 20,
+             progress: bool = True, backoff: float = 1.0) -> Path:
     """Download ``url`` to ``dest`` via ``<dest>.part``, resuming and retrying dropped connections.
 
     Each retry resumes from the current ``.part`` size; it gives up after ``retries + 1``
@@ -214,14 +196,12 @@ def download(
             _attempt(url, dest, part, timeout, chunk_size, progress)
         except _Transient as e:
             failures = 0 if _part_size(part) > before else failures + 1
-            log.warning(
-                "download of %s: attempt failed (%d/%d without progress): %s", url, failures, retries + 1, e
-            )
+            log.warning("download of %s: attempt failed (%d/%d without progress): %s", url, failures,
+                        retries + 1, e)
             if failures > retries:
                 raise DownloadNetworkError(
-                    f"could not download {url} after {failures} attempt(s) without progress: {e}"
-                ) from e
-            time.sleep(backoff * 2 ** max(failures - 1, 0))
+                    f"could not download {url} after {failures} attempt(s) without progress: {e}") from e
+            time.sleep(backoff * 2**max(failures - 1, 0))
             continue
         os.replace(part, dest)
         log.info("downloaded %s -> %s (%d bytes)", url, dest, dest.stat().st_size)
@@ -235,14 +215,8 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 22, progress: bo
     """Hex SHA-256 of a file, read in chunks (optionally with a tqdm bar on stderr)."""
     path = Path(path)
     digest = hashlib.sha256()
-    bar = progress_bar(
-        total=path.stat().st_size,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=f"sha256 {path.name}",
-        disable=not progress,
-    )
+    bar = progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=f"sha256 {path.name}", disable=not progress)
     with open(path, "rb") as f, bar:
         while chunk := f.read(chunk_size):
             digest.update(chunk)
@@ -290,8 +264,7 @@ def verify_checksum(path: str | os.PathLike, progress: bool = False) -> None:
         raise DownloadError(
             f"{path}: SHA-256 mismatch: expected {expected} (from {record.name}), actual {actual}. "
             f"The file is corrupt or was replaced; delete it (and {record.name} if the new file is "
-            f"trusted) and download it again"
-        )
+            f"trusted) and download it again")
     log.info("SHA-256 of %s matches its record", path)
 
 
@@ -301,21 +274,12 @@ def verify_size(path: str | os.PathLike, expected: int | None) -> None:
         return
     actual = Path(path).stat().st_size
     if actual != expected:
-        raise DownloadError(
-            f"{path}: size mismatch: expected {expected} bytes, actual {actual} bytes; "
-            f"delete it and download it again"
-        )
+        raise DownloadError(f"{path}: size mismatch: expected {expected} bytes, actual {actual} bytes; "
+                            f"delete it and download it again")
 
 
-def fetch_weights(
-    url: str,
-    cache_dir: str | os.PathLike,
-    *,
-    what: str,
-    error: type[Exception],
-    progress: bool = True,
-    **download_kwargs: Any,
-) -> Path:
+def fetch_weights(url: str, cache_dir: str | os.PathLike, *, what: str, error: type[Exception],
+                  progress: bool = True, **download_kwargs: Any) -> Path:
     """Pretrained weights at ``cache_dir/<file name of url>``: downloaded (resumably) unless already
     there, then checked against their SHA-256 record (recorded on first use).
 
@@ -332,10 +296,8 @@ def fetch_weights(
             download(url, dest, progress=progress, **download_kwargs)
         verify_checksum(dest)
     except DownloadNetworkError as e:
-        raise error(
-            f"could not download the {what} from {url} ({e}). Without network, download that "
-            f"file elsewhere and put it at {dest}"
-        ) from e
+        raise error(f"could not download the {what} from {url} ({e}). Without network, download that "
+                    f"file elsewhere and put it at {dest}") from e
     except DownloadError as e:
         raise error(str(e)) from e
     return dest

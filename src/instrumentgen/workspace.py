@@ -30,9 +30,8 @@ def make_workspace(dest: Path, repo: Path = REPO_ROOT) -> Path:
     return dest
 
 
-def snakemake(
-    workdir: Path, *args: str, profile: str | None = None, check: bool = True, timeout: float = 1800
-) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, profile: str | None = None, check: bool = True,
+              timeout: float = 1800) -> subprocess.CompletedProcess:
     """Run this interpreter's Snakemake in ``workdir`` (offline), capturing stdout and stderr."""
     cmd = [str(Path(sys.executable).with_name("snakemake"))]
     if profile is not None:
@@ -41,8 +40,6 @@ def snakemake(
     env = {**os.environ, **OFFLINE_ENV}
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} failed ({proc.returncode}) in {workdir}:\n"
-            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}) in {workdir}:\n"
+                           f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc

@@ -26,14 +26,8 @@ from instrumentgen.data.store import open_store
 log = logging.getLogger("instrumentgen.clap.evaluate")
 
 
-def evaluate_retrieval(
-    model: AudioTextEmbedder,
-    store_prefix: str | Path,
-    captions_path: str | Path,
-    *,
-    batch_size: int = 64,
-    progress: bool = True,
-) -> dict[str, Any]:
+def evaluate_retrieval(model: AudioTextEmbedder, store_prefix: str | Path, captions_path: str | Path, *,
+                       batch_size: int = 64, progress: bool = True) -> dict[str, Any]:
     """Embed every note of the split and its instruments' captions; the retrieval report."""
     store = open_store(store_prefix)
     index = store.index
@@ -43,13 +37,8 @@ def evaluate_retrieval(
     audio = map_store(store, model.embed_audio, batch_size=batch_size, desc="embed audio", progress=progress)
     t_audio = time.perf_counter() - t0
     text = model.embed_text(captions)
-    report = retrieval_report(
-        audio,
-        index["instrument_str"].astype(str).tolist(),
-        index["instrument_family_str"].astype(str).tolist(),
-        text,
-        instruments,
-    )
+    report = retrieval_report(audio, index["instrument_str"].astype(str).tolist(),
+                              index["instrument_family_str"].astype(str).tolist(), text, instruments)
     report["captions"] = dict(zip(instruments, captions, strict=True))
     report["store"] = str(store_prefix)
     report["embed_audio_s"] = round(t_audio, 3)
@@ -68,26 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
     kwargs = {k: v for k, v in (("amodel", args.amodel), ("tmodel", args.tmodel)) if v}
     model = load_embedder(args.model, **kwargs)
-    report = evaluate_retrieval(
-        model, args.store, args.captions, batch_size=args.batch_size, progress=not args.no_progress
-    )
+    report = evaluate_retrieval(model, args.store, args.captions, batch_size=args.batch_size,
+                                progress=not args.no_progress)
     report["model"] = str(args.model)
     write_json_atomic(args.out, report)
     t2a = report["text_to_audio"]["instrument_level"]["instrument"]
-    log.info(
-        "text→audio over %d instruments: R@1 %.3f (chance %.3f), R@5 %.3f (chance %.3f) -> %s",
-        report["instruments"],
-        t2a["recall@1"],
-        t2a["chance_recall@1"],
-        t2a["recall@5"],
-        t2a["chance_recall@5"],
-        args.out,
-    )
+    log.info("text→audio over %d instruments: R@1 %.3f (chance %.3f), R@5 %.3f (chance %.3f) -> %s",
+             report["instruments"], t2a["recall@1"], t2a["chance_recall@1"], t2a["recall@5"],
+             t2a["chance_recall@5"], args.out)
     return 0
 
 

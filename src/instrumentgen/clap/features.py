@@ -52,9 +52,8 @@ class FeatureConfig:
         if self.sample_rate <= 0 or not 0 < self.fmin < self.fmax <= self.sample_rate / 2:
             raise ValueError(f"bad mel range {self.fmin}..{self.fmax} Hz at {self.sample_rate} Hz")
         if self.window_samples < self.n_fft or self.hop <= 0 or self.n_mels <= 0:
-            raise ValueError(
-                f"window {self.window_s} s is shorter than n_fft={self.n_fft}, or bad hop/n_mels"
-            )
+            raise ValueError(f"window {self.window_s} s is shorter than n_fft={self.n_fft}, "
+                             f"or bad hop/n_mels")
 
 
 class FeatureExtractor:
@@ -69,9 +68,8 @@ class FeatureExtractor:
     @cached_property
     def _mel(self) -> torch.Tensor:
         c = self.config
-        return torch.from_numpy(
-            librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax)
-        ).float()
+        return torch.from_numpy(librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels,
+                                                    fmin=c.fmin, fmax=c.fmax)).float()
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
         """``[B, T]`` → log-mel in dB relative to each note's peak, floored at −80 dB ``[B, M, frames]``."""
@@ -86,12 +84,11 @@ class FeatureExtractor:
         power = torch.pow(10.0, mel_db / 10.0)  # relative power, peak 1
         energy = 10.0 * torch.log10(power.sum(dim=1) + 1e-10)  # [B, frames]
         energy = energy - energy.amax(dim=1, keepdim=True)
-        envelope = torch.nn.functional.interpolate(
-            energy[:, None], size=ENVELOPE_POINTS, mode="linear", align_corners=True
-        )[:, 0]
+        envelope = torch.nn.functional.interpolate(energy[:, None], size=ENVELOPE_POINTS, mode="linear",
+                                                   align_corners=True)[:, 0]
         lin = torch.pow(10.0, energy / 20.0)
         lin = (lin - lin.mean(dim=1, keepdim=True)) * torch.hann_window(lin.shape[1], periodic=False)
-        modulation = torch.log(torch.fft.rfft(lin, dim=1).abs()[:, 1 : 1 + MODULATION_BINS] + 1e-3)
+        modulation = torch.log(torch.fft.rfft(lin, dim=1).abs()[:, 1:1 + MODULATION_BINS] + 1e-3)
         if modulation.shape[1] < MODULATION_BINS:
             modulation = torch.nn.functional.pad(modulation, (0, MODULATION_BINS - modulation.shape[1]))
         weights = power / power.sum(dim=1, keepdim=True)
@@ -99,18 +96,8 @@ class FeatureExtractor:
         centroid = (weights * bands[None, :, None]).sum(dim=1)
         flatness = torch.log(power + 1e-10).mean(dim=1) - torch.log(power.mean(dim=1) + 1e-10)
         shape = torch.stack([centroid.mean(1), centroid.std(1), flatness.mean(1), flatness.std(1)], dim=1)
-        return torch.cat(
-            [
-                mel_db.mean(2),
-                mel_db.std(2),
-                delta.clamp(min=0).mean(2),
-                delta.abs().mean(2),
-                envelope,
-                modulation,
-                shape,
-            ],
-            dim=1,
-        )
+        return torch.cat([mel_db.mean(2), mel_db.std(2), delta.clamp(min=0).mean(2), delta.abs().mean(2),
+                          envelope, modulation, shape], dim=1)
 
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono ``[B, T]`` at ``sample_rate`` → descriptors float64 ``[B, dim]``."""
@@ -120,6 +107,6 @@ class FeatureExtractor:
         out = []
         with torch.no_grad():
             for start in range(0, len(audio), self.batch_size):
-                chunk = torch.from_numpy(np.ascontiguousarray(audio[start : start + self.batch_size]))
+                chunk = torch.from_numpy(np.ascontiguousarray(audio[start:start + self.batch_size]))
                 out.append(self._describe(self.log_mel(chunk)).double().numpy())
         return np.concatenate(out)

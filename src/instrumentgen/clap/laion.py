@@ -39,9 +39,8 @@ from instrumentgen.download import fetch_weights, verify_checksum
 
 log = logging.getLogger(__name__)
 
-PAPER_CHECKPOINT_URL = (
-    "https://huggingface.co/lukewys/laion_clap/resolve/main/music_audioset_epoch_15_esc_90.14.pt"
-)
+PAPER_CHECKPOINT_URL = ("https://huggingface.co/lukewys/laion_clap/resolve/main/"
+                        "music_audioset_epoch_15_esc_90.14.pt")
 PAPER_AMODEL = "HTSAT-base"
 PAPER_TMODEL = "roberta"
 ROBERTA_NAME = "roberta-base"
@@ -84,13 +83,11 @@ def model_config(name: str) -> dict[str, Any]:
     return copy.deepcopy(configs[name])
 
 
-def build_model(
-    amodel: str = PAPER_AMODEL, tmodel: str = PAPER_TMODEL, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, dict[str, Any]]:
+def build_model(amodel: str = PAPER_AMODEL, tmodel: str = PAPER_TMODEL,
+                device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """A randomly initialised laion_clap ``CLAP`` (no fusion) and its config, via ``create_model``."""
-    model, cfg = clap_module().create_model(
-        amodel, tmodel, precision="fp32", device=torch.device(device), enable_fusion=False
-    )
+    model, cfg = clap_module().create_model(amodel, tmodel, precision="fp32", device=torch.device(device),
+                                            enable_fusion=False)
     return model, cfg
 
 
@@ -125,22 +122,12 @@ def _torch_load(path: Path) -> Any:
     except (OSError, RuntimeError, EOFError, ValueError) as e:
         raise ClapCheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from e
     # Only reached after verify_checksum: the file is the one recorded when it was first seen.
-    log.warning(
-        "%s holds more than tensors (%s); loading it with full unpickling (its checksum matched)",
-        path,
-        reason,
-    )
+    log.warning("%s holds more than tensors (%s); loading it with full unpickling (its checksum matched)",
+                path, reason)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except (
-        pickle.UnpicklingError,
-        OSError,
-        RuntimeError,
-        EOFError,
-        ValueError,
-        AttributeError,
-        ImportError,
-    ) as e:
+    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, ValueError, AttributeError,
+            ImportError) as e:
         raise ClapCheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {e})") from e
 
 
@@ -158,58 +145,39 @@ def checkpoint_state_dict(checkpoint: Any, path: Path) -> dict[str, torch.Tensor
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_state_dict_into(
-    model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, arch: str
-) -> None:
+def load_state_dict_into(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path,
+                         arch: str) -> None:
     """Load ``state`` strictly into ``model``; :class:`ClapCheckpointError` naming ``path`` if it
     does not fit (missing or unexpected keys, shape mismatches)."""
     expected = model.state_dict()
     state = {k: v for k, v in state.items() if not (k in _OBSOLETE_KEYS and k not in expected)}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    shapes = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape)
-    ]
+    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape)]
     if missing or unexpected or shapes:
-        parts = [
-            f"{len(missing)} missing keys {missing[:4]}" if missing else "",
-            f"{len(unexpected)} unexpected keys {unexpected[:4]}" if unexpected else "",
-            f"{len(shapes)} shape mismatches {shapes[:3]}" if shapes else "",
-        ]
-        raise ClapCheckpointError(
-            f"{path}: not a checkpoint of the {arch} architecture: " + "; ".join(p for p in parts if p)
-        )
+        parts = [f"{len(missing)} missing keys {missing[:4]}" if missing else "",
+                 f"{len(unexpected)} unexpected keys {unexpected[:4]}" if unexpected else "",
+                 f"{len(shapes)} shape mismatches {shapes[:3]}" if shapes else ""]
+        raise ClapCheckpointError(f"{path}: not a checkpoint of the {arch} architecture: "
+                                  + "; ".join(p for p in parts if p))
     model.load_state_dict(state, strict=True)
 
 
-def fetch_clap_weights(
-    cache_dir: str | Path,
-    url: str = PAPER_CHECKPOINT_URL,
-    *,
-    progress: bool = True,
-    retries: int = 5,
-    timeout: float = 60,
-) -> Path:
+def fetch_clap_weights(cache_dir: str | Path, url: str = PAPER_CHECKPOINT_URL, *, progress: bool = True,
+                       retries: int = 5, timeout: float = 60) -> Path:
     """The LAION-CLAP checkpoint at ``cache_dir/<file name of url>``, downloaded (resumably) unless
     present and checked against its SHA-256 record; :class:`ClapWeightsError` names the URL and,
     without network, where a pre-downloaded copy can be placed (see :func:`fetch_weights`)."""
-    return fetch_weights(
-        url,
-        cache_dir,
-        what="LAION-CLAP checkpoint",
-        error=ClapWeightsError,
-        progress=progress,
-        retries=retries,
-        timeout=timeout,
-    )
+    return fetch_weights(url, cache_dir, what="LAION-CLAP checkpoint", error=ClapWeightsError,
+                         progress=progress, retries=retries, timeout=timeout)
 
 
 class LaionClap(AudioTextEmbedder):
     """A laion_clap ``CLAP`` model as an :class:`AudioTextEmbedder` (``dim`` = 512)."""
 
-    def __init__(self, model: torch.nn.Module, config: dict[str, Any], tmodel: str, *, batch_size: int = 16):
+    def __init__(self, model: torch.nn.Module, config: dict[str, Any], tmodel: str, *,
+                 batch_size: int = 16):
         self.model = model.eval()
         self.config = config
         self.tmodel = tmodel
@@ -221,22 +189,14 @@ class LaionClap(AudioTextEmbedder):
         self._roberta = None
 
     @classmethod
-    def from_checkpoint(
-        cls,
-        path: str | Path,
-        *,
-        amodel: str = PAPER_AMODEL,
-        tmodel: str = PAPER_TMODEL,
-        device: str | torch.device | None = None,
-        batch_size: int = 16,
-    ) -> LaionClap:
+    def from_checkpoint(cls, path: str | Path, *, amodel: str = PAPER_AMODEL, tmodel: str = PAPER_TMODEL,
+                        device: str | torch.device | None = None, batch_size: int = 16) -> LaionClap:
         """Verify ``path`` against its checksum record, then build ``amodel``/``tmodel`` and load it."""
         path = Path(path)
         if not path.is_file():
             raise ClapCheckpointError(
                 f"{path}: LAION-CLAP checkpoint not found; fetch_clap_weights() downloads it, or put a "
-                f"pre-downloaded copy there"
-            )
+                f"pre-downloaded copy there")
         verify_checksum(path)  # before torch.load: loading may unpickle
         state = checkpoint_state_dict(_torch_load(path), path)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -248,9 +208,8 @@ class LaionClap(AudioTextEmbedder):
     @classmethod
     def paper(cls, cache_dir: str | Path, url: str = PAPER_CHECKPOINT_URL, **kwargs: Any) -> LaionClap:
         """The paper's model: the music checkpoint (fetched into ``cache_dir`` if absent), HTSAT-base."""
-        return cls.from_checkpoint(
-            fetch_clap_weights(cache_dir, url), amodel=PAPER_AMODEL, tmodel=PAPER_TMODEL, **kwargs
-        )
+        return cls.from_checkpoint(fetch_clap_weights(cache_dir, url), amodel=PAPER_AMODEL,
+                                   tmodel=PAPER_TMODEL, **kwargs)
 
     # ----------------------------------------------------------------------------- audio
 
@@ -267,7 +226,7 @@ class LaionClap(AudioTextEmbedder):
         windows = self.prepare_audio(audio, sample_rate)
         out = []
         for start in range(0, len(windows), self.batch_size):
-            chunk = torch.from_numpy(windows[start : start + self.batch_size])
+            chunk = torch.from_numpy(windows[start:start + self.batch_size])
             inputs = [{"waveform": w, "longer": torch.tensor([False])} for w in chunk]
             out.append(self.model.get_audio_embedding(inputs).float().cpu().numpy())
         return l2_normalize(np.concatenate(out))
@@ -280,9 +239,8 @@ class LaionClap(AudioTextEmbedder):
         if self.tmodel == "transformer":
             return clap_module().tokenize(texts, context_length=CONTEXT_LENGTH)
         if self.tmodel == "roberta":
-            return self._roberta_tokenizer()(
-                texts, padding="max_length", truncation=True, max_length=CONTEXT_LENGTH, return_tensors="pt"
-            )
+            return self._roberta_tokenizer()(texts, padding="max_length", truncation=True,
+                                             max_length=CONTEXT_LENGTH, return_tensors="pt")
         raise ValueError(f"text model {self.tmodel!r} is not supported (use 'roberta' or 'transformer')")
 
     def _roberta_tokenizer(self) -> Any:
@@ -290,11 +248,9 @@ class LaionClap(AudioTextEmbedder):
         if self._roberta is None:
             from transformers import RobertaTokenizer
 
-            hint = (
-                f"the {ROBERTA_NAME} tokenizer could not be fetched (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE "
-                f"set, or no network, and no cached copy); embedding text with the paper's LAION-CLAP "
-                f"needs it once, online"
-            )
+            hint = (f"the {ROBERTA_NAME} tokenizer could not be fetched (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE "
+                    f"set, or no network, and no cached copy); embedding text with the paper's LAION-CLAP "
+                    f"needs it once, online")
             try:
                 tok = RobertaTokenizer.from_pretrained(ROBERTA_NAME)
             except OSError as e:
@@ -313,7 +269,7 @@ class LaionClap(AudioTextEmbedder):
             return np.zeros((0, self.dim), np.float32)
         out = []
         for start in range(0, len(texts), self.batch_size):
-            tokens = self.tokenize(list(texts[start : start + self.batch_size]))
+            tokens = self.tokenize(list(texts[start:start + self.batch_size]))
             if isinstance(tokens, torch.Tensor):
                 tokens = tokens.to(self.device)
             else:

@@ -25,9 +25,8 @@ def load_captions(path: str | Path) -> dict[str, str]:
         captions = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CaptionError(f"{path}: not JSON ({e})") from e
-    if not isinstance(captions, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in captions.items()
-    ):
+    if not isinstance(captions, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                 for k, v in captions.items()):
         raise CaptionError(f"{path}: expected an object mapping instrument names to non-empty captions")
     return captions
 
@@ -41,14 +40,8 @@ def instrument_captions(instruments: list[str], captions: dict[str, str], source
     return [captions[i] for i in instruments]
 
 
-def map_store(
-    store: AudioStore,
-    fn: Callable[[np.ndarray, int], np.ndarray],
-    *,
-    batch_size: int = 256,
-    desc: str = "embed",
-    progress: bool = True,
-) -> np.ndarray:
+def map_store(store: AudioStore, fn: Callable[[np.ndarray, int], np.ndarray], *, batch_size: int = 256,
+              desc: str = "embed", progress: bool = True) -> np.ndarray:
     """``fn(audio [B, T], sample_rate) -> [B, D]`` over every note of ``store`` in batches → ``[N, D]``."""
     out = []
     with progress_bar(total=len(store), desc=desc, unit="note", disable=not progress) as bar:

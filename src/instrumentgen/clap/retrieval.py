@@ -36,9 +36,8 @@ def _ranked_hits(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     return np.take_along_axis(relevant, order, axis=1)
 
 
-def _recall_block(
-    hits: np.ndarray, relevant: np.ndarray, ks: Sequence[int], precision: bool
-) -> dict[str, float]:
+def _recall_block(hits: np.ndarray, relevant: np.ndarray, ks: Sequence[int],
+                  precision: bool) -> dict[str, float]:
     """Observed and chance hit@k (and precision@k) from ranked relevance ``[Q, C]``."""
     total = hits.shape[1]
     counts = relevant.sum(axis=1)
@@ -55,15 +54,9 @@ def _recall_block(
     return out
 
 
-def retrieval_report(
-    audio_emb: np.ndarray,
-    note_instruments: Sequence[str],
-    note_families: Sequence[str],
-    text_emb: np.ndarray,
-    instruments: Sequence[str],
-    *,
-    ks: Sequence[int] = (1, 5),
-) -> dict[str, Any]:
+def retrieval_report(audio_emb: np.ndarray, note_instruments: Sequence[str], note_families: Sequence[str],
+                     text_emb: np.ndarray, instruments: Sequence[str], *,
+                     ks: Sequence[int] = (1, 5)) -> dict[str, Any]:
     """Retrieval figures for captions ``text_emb [I, D]`` of ``instruments`` over notes ``audio_emb [N, D]``.
 
     ``note_instruments``/``note_families`` label the notes; every instrument needs notes.
@@ -89,34 +82,23 @@ def retrieval_report(
     note_same_fam = inst_fam[:, None] == note_fam[None, :]
     a2t = scores.T  # instrument audio → captions
     ranked = np.argsort(-scores, axis=1, kind="stable")
-    queries = [
-        {
-            "instrument": inst,
-            "rank": int(np.flatnonzero(ranked[q] == q)[0]) + 1,
-            "top5": [instruments[j] for j in ranked[q, :5]],
-        }
-        for q, inst in enumerate(instruments)
-    ]
+    queries = [{"instrument": inst, "rank": int(np.flatnonzero(ranked[q] == q)[0]) + 1,
+                "top5": [instruments[j] for j in ranked[q, :5]]} for q, inst in enumerate(instruments)]
     return {
-        "notes": int(len(note_inst)),
-        "instruments": len(instruments),
-        "families": int(len(set(inst_fam))),
+        "notes": int(len(note_inst)), "instruments": len(instruments), "families": int(len(set(inst_fam))),
         "text_to_audio": {
             "instrument_level": {
                 "instrument": _recall_block(_ranked_hits(scores, same_inst), same_inst, ks, precision=False),
                 "family": _recall_block(_ranked_hits(scores, same_fam), same_fam, ks, precision=False),
             },
             "note_level": {
-                "instrument": _recall_block(
-                    _ranked_hits(note_scores, note_same_inst), note_same_inst, ks, precision=True
-                ),
-                "family": _recall_block(
-                    _ranked_hits(note_scores, note_same_fam), note_same_fam, ks, precision=True
-                ),
+                "instrument": _recall_block(_ranked_hits(note_scores, note_same_inst), note_same_inst, ks,
+                                            precision=True),
+                "family": _recall_block(_ranked_hits(note_scores, note_same_fam), note_same_fam, ks,
+                                        precision=True),
             },
         },
-        "audio_to_text": {
-            "instrument": _recall_block(_ranked_hits(a2t, same_inst), same_inst, ks, precision=False)
-        },
+        "audio_to_text": {"instrument": _recall_block(_ranked_hits(a2t, same_inst), same_inst, ks,
+                                                      precision=False)},
         "queries": queries,
     }

@@ -73,17 +73,9 @@ class FitConfig:
 class SmallClap(AudioTextEmbedder):
     """Fitted affine audio and text maps into one L2-normalised ``[*, dim]`` space."""
 
-    def __init__(
-        self,
-        features: FeatureConfig,
-        vocabulary: Sequence[str],
-        audio_mean: np.ndarray,
-        audio_scale: np.ndarray,
-        audio_weight: np.ndarray,
-        text_weight: np.ndarray,
-        text_offset: np.ndarray,
-        meta: dict[str, Any] | None = None,
-    ):
+    def __init__(self, features: FeatureConfig, vocabulary: Sequence[str], audio_mean: np.ndarray,
+                 audio_scale: np.ndarray, audio_weight: np.ndarray, text_weight: np.ndarray,
+                 text_offset: np.ndarray, meta: dict[str, Any] | None = None):
         self.features = features
         self.vocabulary = [str(w) for w in vocabulary]
         self.audio_mean = np.asarray(audio_mean, np.float32)
@@ -98,13 +90,9 @@ class SmallClap(AudioTextEmbedder):
     def check(self, where: str = "small CLAP") -> None:
         """Raise :class:`SmallClapError` (prefixed with ``where``) if the arrays do not fit together."""
         f, v, d = self.features.dim, len(self.vocabulary), self.dim
-        shapes = {
-            "audio_mean": (self.audio_mean, (f,)),
-            "audio_scale": (self.audio_scale, (f,)),
-            "audio_weight": (self.audio_weight, (f, d)),
-            "text_weight": (self.text_weight, (v, d)),
-            "text_offset": (self.text_offset, (d,)),
-        }
+        shapes = {"audio_mean": (self.audio_mean, (f,)), "audio_scale": (self.audio_scale, (f,)),
+                  "audio_weight": (self.audio_weight, (f, d)), "text_weight": (self.text_weight, (v, d)),
+                  "text_offset": (self.text_offset, (d,))}
         for name, (array, shape) in shapes.items():
             if array.shape != shape:
                 raise SmallClapError(f"{where}: {name} has shape {array.shape}, expected {shape}")
@@ -131,9 +119,8 @@ class SmallClap(AudioTextEmbedder):
         known = set(self.vocabulary)
         blind = [t for t in texts if not any(w in known for w in words(t))]
         if blind:
-            log.warning(
-                "%d text(s) share no word with the small CLAP's vocabulary, e.g. %r", len(blind), blind[0]
-            )
+            log.warning("%d text(s) share no word with the small CLAP's vocabulary, e.g. %r", len(blind),
+                        blind[0])
         counts = bag_of_words(texts, self.vocabulary)
         return l2_normalize(counts @ self.text_weight.astype(np.float64) + self.text_offset)
 
@@ -143,15 +130,11 @@ class SmallClap(AudioTextEmbedder):
         """Write the model to one ``.npz`` (no pickled objects), atomically."""
         path = Path(path)
         header = {"format": FORMAT, "version": VERSION, "features": asdict(self.features), "meta": self.meta}
-        arrays = {
-            "header": np.array(json.dumps(header, sort_keys=True)),
-            "vocabulary": np.array(self.vocabulary, dtype=str),
-            "audio_mean": self.audio_mean,
-            "audio_scale": self.audio_scale,
-            "audio_weight": self.audio_weight,
-            "text_weight": self.text_weight,
-            "text_offset": self.text_offset,
-        }
+        arrays = {"header": np.array(json.dumps(header, sort_keys=True)),
+                  "vocabulary": np.array(self.vocabulary, dtype=str),
+                  "audio_mean": self.audio_mean, "audio_scale": self.audio_scale,
+                  "audio_weight": self.audio_weight, "text_weight": self.text_weight,
+                  "text_offset": self.text_offset}
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
         return path
@@ -177,22 +160,12 @@ class SmallClap(AudioTextEmbedder):
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise SmallClapError(f"{path}: unreadable header ({type(e).__name__}: {e})") from e
         if header.get("format") != FORMAT or header.get("version") != VERSION:
-            raise SmallClapError(
-                f"{path}: format {header.get('format')!r} version "
-                f"{header.get('version')!r}, "
-                f"expected {FORMAT!r} version {VERSION}"
-            )
+            raise SmallClapError(f"{path}: format {header.get('format')!r} version "
+                                 f"{header.get('version')!r}, "
+                                 f"expected {FORMAT!r} version {VERSION}")
         try:
-            model = cls(
-                features,
-                data["vocabulary"].tolist(),
-                data["audio_mean"],
-                data["audio_scale"],
-                data["audio_weight"],
-                data["text_weight"],
-                data["text_offset"],
-                header.get("meta"),
-            )
+            model = cls(features, data["vocabulary"].tolist(), data["audio_mean"], data["audio_scale"],
+                        data["audio_weight"], data["text_weight"], data["text_offset"], header.get("meta"))
         except (ValueError, IndexError) as e:
             raise SmallClapError(f"{path}: inconsistent model ({e})") from e
         model.check(str(path))
@@ -214,14 +187,8 @@ def _lift(k: int, dim: int, seed: int) -> np.ndarray:
     return q.T
 
 
-def fit_small_clap(
-    descriptors: np.ndarray,
-    captions: Sequence[str],
-    *,
-    features: FeatureConfig | None = None,
-    config: FitConfig | None = None,
-    meta: dict[str, Any] | None = None,
-) -> SmallClap:
+def fit_small_clap(descriptors: np.ndarray, captions: Sequence[str], *, features: FeatureConfig | None = None,
+                   config: FitConfig | None = None, meta: dict[str, Any] | None = None) -> SmallClap:
     """Fit a :class:`SmallClap` on ``N`` notes: descriptors ``[N, 288]`` and each note's caption.
 
     Raises :class:`ValueError` for fewer than two distinct captions or mismatched lengths.
@@ -232,9 +199,8 @@ def fit_small_clap(
     x = np.asarray(descriptors, np.float64)
     n = len(x)
     if x.ndim != 2 or x.shape[1] != features.dim or n != len(captions):
-        raise ValueError(
-            f"expected descriptors [N, {features.dim}] and N captions, got {x.shape} and {len(captions)}"
-        )
+        raise ValueError(f"expected descriptors [N, {features.dim}] and N captions, got {x.shape} and "
+                         f"{len(captions)}")
     if not np.isfinite(x).all():
         raise ValueError("descriptors contain NaN or inf")
     distinct = sorted(set(captions))
@@ -264,25 +230,10 @@ def fit_small_clap(
     audio_dirs = u[:, :k] * corr[:k]  # [p, k]
     text_dirs = wy @ vht[:k].T * corr[:k]  # [V, k]
     lift = _lift(k, config.dim, config.seed)  # [k, dim]
-    info = {
-        "fit": asdict(config),
-        "pca_dims_used": keep,
-        "cca_dims_used": k,
-        "canonical_correlations": [round(float(c), 6) for c in corr[:k]],
-        "notes": n,
-        "captions": len(distinct),
-        "vocabulary_size": len(vocabulary),
-        **(meta or {}),
-    }
-    model = SmallClap(
-        features,
-        vocabulary,
-        mean,
-        scale,
-        whiten @ audio_dirs @ lift,
-        text_dirs @ lift,
-        -(t_mean @ text_dirs) @ lift,
-        info,
-    )
+    info = {"fit": asdict(config), "pca_dims_used": keep, "cca_dims_used": k,
+            "canonical_correlations": [round(float(c), 6) for c in corr[:k]], "notes": n,
+            "captions": len(distinct), "vocabulary_size": len(vocabulary), **(meta or {})}
+    model = SmallClap(features, vocabulary, mean, scale, whiten @ audio_dirs @ lift, text_dirs @ lift,
+                      -(t_mean @ text_dirs) @ lift, info)
     model.check()
     return model

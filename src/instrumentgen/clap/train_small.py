@@ -23,59 +23,29 @@ from instrumentgen.data.store import open_store
 log = logging.getLogger("instrumentgen.clap.train_small")
 
 
-def train_small_clap(
-    store_prefix: str | Path,
-    captions_path: str | Path,
-    out: str | Path,
-    *,
-    features: FeatureConfig | None = None,
-    config: FitConfig | None = None,
-    batch_size: int = 256,
-    progress: bool = True,
-) -> SmallClap:
+def train_small_clap(store_prefix: str | Path, captions_path: str | Path, out: str | Path, *,
+                     features: FeatureConfig | None = None, config: FitConfig | None = None,
+                     batch_size: int = 256, progress: bool = True) -> SmallClap:
     """Describe every note of ``store_prefix``, fit on its caption pairs, save to ``out``."""
     features = features or FeatureConfig()
     store = open_store(store_prefix)
     note_instruments = store.index["instrument_str"].astype(str).tolist()
     captions = instrument_captions(note_instruments, load_captions(captions_path), captions_path)
     t0 = time.perf_counter()
-    descriptors = map_store(
-        store,
-        FeatureExtractor(features, batch_size),
-        batch_size=batch_size,
-        desc="describe",
-        progress=progress,
-    )
+    descriptors = map_store(store, FeatureExtractor(features, batch_size), batch_size=batch_size,
+                            desc="describe", progress=progress)
     t_describe = time.perf_counter() - t0
-    model = fit_small_clap(
-        descriptors,
-        captions,
-        features=features,
-        config=config,
-        meta={
-            "store": str(store_prefix),
-            "instruments": len(set(note_instruments)),
-            "describe_s": round(t_describe, 3),
-        },
-    )
+    model = fit_small_clap(descriptors, captions, features=features, config=config,
+                           meta={"store": str(store_prefix), "instruments": len(set(note_instruments)),
+                                 "describe_s": round(t_describe, 3)})
     model.meta["fit_s"] = round(time.perf_counter() - t0 - t_describe, 3)
     model.save(out)
     corr = model.meta["canonical_correlations"]
-    log.info(
-        "small CLAP: %d notes of %d instruments, %d captions, vocabulary %d, PCA %d, CCA %d dims "
-        "(correlations %.3f..%.3f); describe %.1f s, fit %.1f s -> %s",
-        len(store),
-        model.meta["instruments"],
-        model.meta["captions"],
-        model.meta["vocabulary_size"],
-        model.meta["pca_dims_used"],
-        model.meta["cca_dims_used"],
-        corr[0],
-        corr[-1],
-        t_describe,
-        model.meta["fit_s"],
-        out,
-    )
+    log.info("small CLAP: %d notes of %d instruments, %d captions, vocabulary %d, PCA %d, CCA %d dims "
+             "(correlations %.3f..%.3f); describe %.1f s, fit %.1f s -> %s", len(store),
+             model.meta["instruments"], model.meta["captions"], model.meta["vocabulary_size"],
+             model.meta["pca_dims_used"], model.meta["cca_dims_used"], corr[0], corr[-1], t_describe,
+             model.meta["fit_s"], out)
     return model
 
 
@@ -93,24 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr
-    )
-    train_small_clap(
-        args.store,
-        args.captions,
-        args.out,
-        features=FeatureConfig(window_s=args.window_s),
-        config=FitConfig(
-            pca_dims=args.pca_dims,
-            cca_dims=args.cca_dims,
-            text_reg=args.text_reg,
-            dim=args.dim,
-            seed=args.seed,
-        ),
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    train_small_clap(args.store, args.captions, args.out, features=FeatureConfig(window_s=args.window_s),
+                     config=FitConfig(pca_dims=args.pca_dims, cca_dims=args.cca_dims,
+                                      text_reg=args.text_reg, dim=args.dim, seed=args.seed),
+                     batch_size=args.batch_size, progress=not args.no_progress)
     return 0
 
 

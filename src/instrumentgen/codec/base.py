@@ -47,7 +47,6 @@ def check_codes(codes: torch.Tensor, n_codebooks: int, codebook_size: int) -> to
     if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
         raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
     if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= codebook_size):
-        raise ValueError(
-            f"codes outside [0, {codebook_size}): min {int(codes.min())}, max {int(codes.max())}"
-        )
+        raise ValueError(f"codes outside [0, {codebook_size}): min {int(codes.min())}, "
+                         f"max {int(codes.max())}")
     return codes.long()

@@ -32,19 +32,13 @@ class DACWeightsError(RuntimeError):
     """DAC weights that cannot be fetched, verified or loaded; the message names the file or URL."""
 
 
-def fetch_dac_weights(
-    cache_dir: str | os.PathLike,
-    url: str = DAC_44KHZ_URL,
-    *,
-    progress: bool = True,
-    **download_kwargs: object,
-) -> Path:
+def fetch_dac_weights(cache_dir: str | os.PathLike, url: str = DAC_44KHZ_URL, *, progress: bool = True,
+                      **download_kwargs: object) -> Path:
     """The DAC weights at ``cache_dir/<file name of url>`` (e.g. ``weights.pth``), downloaded unless
     present and checked against their SHA-256 record; :class:`DACWeightsError` names the URL and,
     without network, where a pre-downloaded copy can be placed (see :func:`fetch_weights`)."""
-    return fetch_weights(
-        url, cache_dir, what="DAC weights", error=DACWeightsError, progress=progress, **download_kwargs
-    )
+    return fetch_weights(url, cache_dir, what="DAC weights", error=DACWeightsError, progress=progress,
+                         **download_kwargs)
 
 
 class DACCodec(Codec):
@@ -55,9 +49,8 @@ class DACCodec(Codec):
 
     def __init__(self, model: dac.DAC, n_codebooks: int = 4, device: str | torch.device = "cpu"):
         if not 1 <= n_codebooks <= model.n_codebooks:
-            raise ValueError(
-                f"n_codebooks must be in 1..{model.n_codebooks} (the model's codebooks), got {n_codebooks}"
-            )
+            raise ValueError(f"n_codebooks must be in 1..{model.n_codebooks} (the model's codebooks), "
+                             f"got {n_codebooks}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.n_codebooks = int(n_codebooks)
@@ -66,9 +59,8 @@ class DACCodec(Codec):
         self.hop_length = int(model.hop_length)
 
     @classmethod
-    def load(
-        cls, path: str | os.PathLike, n_codebooks: int = 4, device: str | torch.device = "cpu"
-    ) -> DACCodec:
+    def load(cls, path: str | os.PathLike, n_codebooks: int = 4,
+             device: str | torch.device = "cpu") -> DACCodec:
         """Verify ``path`` against ``<path>.sha256`` (recording it on first use), then ``dac.DAC.load`` it.
 
         Raises :class:`DACWeightsError` naming the file if it is missing, its checksum does not
@@ -86,30 +78,14 @@ class DACCodec(Codec):
 
         try:
             model = dac.DAC.load(str(path), strict=True)
-        except (
-            RuntimeError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            OSError,
-            EOFError,
-            pickle.UnpicklingError,
-            zipfile.BadZipFile,
-        ) as e:
+        except (RuntimeError, ValueError, TypeError, KeyError, AttributeError, OSError, EOFError,
+                pickle.UnpicklingError, zipfile.BadZipFile) as e:
             raise DACWeightsError(
-                f"{path}: not a loadable dac.DAC checkpoint ({type(e).__name__}: {e})"
-            ) from e
+                f"{path}: not a loadable dac.DAC checkpoint ({type(e).__name__}: {e})") from e
         if not isinstance(model, dac.DAC):
             raise DACWeightsError(f"{path}: holds a {type(model).__name__}, not a dac.DAC")
-        log.info(
-            "loaded DAC %s: %d Hz, hop %d, %d codebooks (using %d)",
-            path,
-            model.sample_rate,
-            model.hop_length,
-            model.n_codebooks,
-            n_codebooks,
-        )
+        log.info("loaded DAC %s: %d Hz, hop %d, %d codebooks (using %d)", path, model.sample_rate,
+                 model.hop_length, model.n_codebooks, n_codebooks)
         return cls(model, n_codebooks=n_codebooks, device=device)
 
     @torch.inference_mode()
@@ -122,7 +98,7 @@ class DACCodec(Codec):
             raise ValueError("audio contains NaN or inf")
         x = self.model.preprocess(x, self.sample_rate)
         _, codes, _, _, _ = self.model.encode(x)
-        return codes[:, : self.n_codebooks].long().cpu()
+        return codes[:, :self.n_codebooks].long().cpu()
 
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -30,9 +30,8 @@ log = logging.getLogger(__name__)
 TARGET_SHARE = 0.95
 
 
-def select_notes(
-    store: AudioStore, pitch_range: tuple[int, int], max_notes: int | None, seed: int
-) -> np.ndarray:
+def select_notes(store: AudioStore, pitch_range: tuple[int, int], max_notes: int | None,
+                 seed: int) -> np.ndarray:
     """Rows of the notes with pitch in ``pitch_range`` (inclusive); at most ``max_notes``, drawn with
     ``seed`` (sorted)."""
     pitch = store.index["pitch"].to_numpy()
@@ -42,22 +41,21 @@ def select_notes(
     return rows
 
 
-def reconstruct(
-    codec: Codec, store: AudioStore, rows: np.ndarray, batch_size: int
-) -> tuple[np.ndarray, dict[str, float]]:
+def reconstruct(codec: Codec, store: AudioStore, rows: np.ndarray,
+                batch_size: int) -> tuple[np.ndarray, dict[str, float]]:
     """Encode and decode notes ``rows``: reconstructions ``[N, T]`` (cropped to T) and timings."""
     out = np.empty((len(rows), store.num_frames), np.float32)
     t_enc = t_dec = 0.0
     with progress_bar(total=len(rows), desc="codec round trip", unit="note") as bar:
         for start in range(0, len(rows), batch_size):
-            x = torch.from_numpy(store.batch(rows[start : start + batch_size]))[:, None]
+            x = torch.from_numpy(store.batch(rows[start:start + batch_size]))[:, None]
             t0 = time.perf_counter()
             codes = codec.encode(x)
             t1 = time.perf_counter()
             y = codec.decode(codes)
             t2 = time.perf_counter()
             t_enc, t_dec = t_enc + t1 - t0, t_dec + t2 - t1
-            out[start : start + len(x)] = y[:, 0, : store.num_frames].numpy()
+            out[start:start + len(x)] = y[:, 0, :store.num_frames].numpy()
             bar.update(len(x))
     n = max(len(rows), 1)
     return out, {"encode_s_per_note": t_enc / n, "decode_s_per_note": t_dec / n, "batch_size": batch_size}
@@ -76,25 +74,15 @@ def _by_family(families: np.ndarray, cents: dict[str, list], tolerance: float) -
     return out
 
 
-def evaluate(
-    codec_path: Path,
-    store_prefix: Path,
-    *,
-    max_notes: int | None = None,
-    seed: int = 0,
-    batch_size: int = 32,
-    pitch_range: tuple[int, int] = quality.PITCH_RANGE,
-    n_codebooks: int = 4,
-    device: str = "cpu",
-) -> dict[str, Any]:
+def evaluate(codec_path: Path, store_prefix: Path, *, max_notes: int | None = None, seed: int = 0,
+             batch_size: int = 32, pitch_range: tuple[int, int] = quality.PITCH_RANGE,
+             n_codebooks: int = 4, device: str = "cpu") -> dict[str, Any]:
     """The quality report of the codec at ``codec_path`` on the store ``store_prefix`` (see module doc)."""
     codec = load_codec(codec_path, n_codebooks=n_codebooks, device=device)
     store = open_store(store_prefix)
     if store.sample_rate != codec.sample_rate:
-        raise ValueError(
-            f"{store_prefix}: stored at {store.sample_rate} Hz but the codec {codec_path} "
-            f"runs at {codec.sample_rate} Hz"
-        )
+        raise ValueError(f"{store_prefix}: stored at {store.sample_rate} Hz but the codec {codec_path} "
+                         f"runs at {codec.sample_rate} Hz")
     rows = select_notes(store, pitch_range, max_notes, seed)
     if len(rows) == 0:
         raise ValueError(f"{store_prefix}: no note with MIDI pitch in {pitch_range[0]}..{pitch_range[1]}")
@@ -108,29 +96,20 @@ def evaluate(
     cents = pitch.pop("per_note_cents")
     rec = pitch["reconstruction"]
     notes = zip(index["note_str"], index["pitch"], cents["reconstruction"], cents["original"], strict=True)
-    misses = [
-        {"note_str": n, "pitch": int(p), "cents_reconstruction": c, "cents_original": o}
-        for n, p, c, o in notes
-        if c is None or abs(c) > pitch["tolerance_cents"]
-    ]
+    misses = [{"note_str": n, "pitch": int(p), "cents_reconstruction": c, "cents_original": o}
+              for n, p, c, o in notes if c is None or abs(c) > pitch["tolerance_cents"]]
     subset = max_notes is not None and len(rows) == max_notes
     return {
-        "codec": str(codec_path),
-        "codec_repr": repr(codec),
-        "store": str(store_prefix),
-        "sample_rate": store.sample_rate,
-        "note_seconds": store.num_frames / store.sample_rate,
+        "codec": str(codec_path), "codec_repr": repr(codec), "store": str(store_prefix),
+        "sample_rate": store.sample_rate, "note_seconds": store.num_frames / store.sample_rate,
         "n_notes_in_store": len(store),
         "pitch_range_midi": list(pitch_range),
-        "selection": (
-            f"notes with MIDI pitch in {pitch_range[0]}..{pitch_range[1]} (the range pYIN tracks "
-            f"reliably)" + (f", {len(rows)} drawn at random with seed {seed}" if subset else ", all of them")
-        ),
+        "selection": (f"notes with MIDI pitch in {pitch_range[0]}..{pitch_range[1]} (the range pYIN tracks "
+                      f"reliably)" + (f", {len(rows)} drawn at random with seed {seed}" if subset
+                                      else ", all of them")),
         "n_notes_evaluated": len(rows),
-        "pitch_tracker": (
-            f"librosa.pyin, median f0 of voiced frames within {quality.GATE_DB:g} dB of the "
-            f"note's loudest frame, search range ±1 octave (< 0.45 sr)"
-        ),
+        "pitch_tracker": (f"librosa.pyin, median f0 of voiced frames within {quality.GATE_DB:g} dB of the "
+                          f"note's loudest frame, search range ±1 octave (< 0.45 sr)"),
         **pitch,
         "target_share": TARGET_SHARE,
         "meets_target": bool(rec["share_within"] >= TARGET_SHARE),
@@ -138,16 +117,14 @@ def evaluate(
         "misses": misses,
         "mel_distance": quality.mel_distance(original, recon, store.sample_rate),
         "mel_distance_definition": "mean |log10 mel power (floor 1e-5) difference|, n_fft 512/1024/2048, "
-        "hop n_fft/4, 40/80/128 mel bands; 'mean' averages the scales",
+                                   "hop n_fft/4, 40/80/128 mel bands; 'mean' averages the scales",
         "timing": timing,
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m instrumentgen.codec.evaluate",
-        description="Reconstruction quality of a codec (pitch kept, mel distance).",
-    )
+    ap = argparse.ArgumentParser(prog="python -m instrumentgen.codec.evaluate",
+                                 description="Reconstruction quality of a codec (pitch kept, mel distance).")
     ap.add_argument("--codec", type=Path, required=True, help="fitted codec .npz or DAC weights .pth")
     ap.add_argument("--store", type=Path, required=True, help="store prefix, e.g. data/tiny/resampled/test")
     ap.add_argument("--out", type=Path, required=True, help="JSON report to write")
@@ -161,33 +138,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_notes < 0:
         ap.error(f"--max-notes must be >= 0, got {args.max_notes}")
     try:
-        report = evaluate(
-            args.codec,
-            args.store,
-            max_notes=args.max_notes or None,
-            seed=args.seed,
-            batch_size=args.batch_size,
-            n_codebooks=args.n_codebooks,
-            device=args.device,
-        )
+        report = evaluate(args.codec, args.store, max_notes=args.max_notes or None, seed=args.seed,
+                          batch_size=args.batch_size, n_codebooks=args.n_codebooks, device=args.device)
     except (CodecFileError, StoreError, DownloadError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     write_json_atomic(args.out, report)
     rec, orig = report["reconstruction"], report["original"]
-    log.info(
-        "pitch within ±%g cents: reconstruction %d/%d (%.1f%%), original %d/%d (%.1f%%); "
-        "mel distance %.3f -> %s",
-        report["tolerance_cents"],
-        rec["n_within"],
-        rec["n_notes"],
-        100 * rec["share_within"],
-        orig["n_within"],
-        orig["n_notes"],
-        100 * orig["share_within"],
-        report["mel_distance"]["mean"],
-        args.out,
-    )
+    log.info("pitch within ±%g cents: reconstruction %d/%d (%.1f%%), original %d/%d (%.1f%%); "
+             "mel distance %.3f -> %s", report["tolerance_cents"], rec["n_within"], rec["n_notes"],
+             100 * rec["share_within"], orig["n_within"], orig["n_notes"], 100 * orig["share_within"],
+             report["mel_distance"]["mean"], args.out)
 
 
 if __name__ == "__main__":

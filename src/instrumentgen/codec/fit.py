@@ -39,21 +39,15 @@ class StoreRows:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m instrumentgen.codec.fit",
-        description="Fit the offline residual k-means codec on a resampled split.",
-    )
+    ap = argparse.ArgumentParser(prog="python -m instrumentgen.codec.fit",
+                                 description="Fit the offline residual k-means codec on a resampled split.")
     ap.add_argument("--store", type=Path, required=True, help="store prefix, e.g. data/tiny/resampled/train")
     ap.add_argument("--out", type=Path, required=True, help="codec file to write (.npz)")
     ap.add_argument("--n-codebooks", type=int, default=4)
     ap.add_argument("--codebook-size", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument(
-        "--max-frames",
-        type=int,
-        default=DEFAULT_MAX_FRAMES,
-        help="STFT frames drawn at random from the split to fit on",
-    )
+    ap.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                    help="STFT frames drawn at random from the split to fit on")
     ap.add_argument("--n-fft", type=int, default=1024)
     ap.add_argument("--hop-length", type=int, default=480)
     ap.add_argument("--log-floor", type=float, default=DEFAULT_LOG_FLOOR)
@@ -67,28 +61,14 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     try:
         store = open_store(args.store)
-        log.info(
-            "fitting on %s: %d notes of %d samples at %d Hz",
-            args.store,
-            len(store),
-            store.num_frames,
-            store.sample_rate,
-        )
+        log.info("fitting on %s: %d notes of %d samples at %d Hz", args.store, len(store), store.num_frames,
+                 store.sample_rate)
         codec = FittedCodec.fit(
-            StoreRows(store),
-            store.sample_rate,
-            n_codebooks=args.n_codebooks,
-            codebook_size=args.codebook_size,
-            seed=args.seed,
-            max_frames=args.max_frames,
-            n_fft=args.n_fft,
+            StoreRows(store), store.sample_rate, n_codebooks=args.n_codebooks,
+            codebook_size=args.codebook_size, seed=args.seed, max_frames=args.max_frames, n_fft=args.n_fft,
             hop_length=args.hop_length,
-            log_floor=args.log_floor,
-            weight_exponent=args.weight_exponent,
-            griffin_lim_iters=args.griffin_lim_iters,
-            max_epochs=args.max_epochs,
-            progress=True,
-        )
+            log_floor=args.log_floor, weight_exponent=args.weight_exponent,
+            griffin_lim_iters=args.griffin_lim_iters, max_epochs=args.max_epochs, progress=True)
     except (StoreError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -73,32 +73,19 @@ class FittedCodec(Codec):
     random phase (seed ``phase_seed``) → audio ``[B, 1, F * hop_length]``.
     """
 
-    def __init__(
-        self,
-        centroids: np.ndarray | torch.Tensor,
-        *,
-        sample_rate: int = 24000,
-        n_fft: int = 1024,
-        hop_length: int = 480,
-        log_floor: float = DEFAULT_LOG_FLOOR,
-        weight_exponent: float = DEFAULT_WEIGHT_EXPONENT,
-        griffin_lim_iters: int = 32,
-        phase_seed: int = 0,
-    ):
+    def __init__(self, centroids: np.ndarray | torch.Tensor, *, sample_rate: int = 24000, n_fft: int = 1024,
+                 hop_length: int = 480, log_floor: float = DEFAULT_LOG_FLOOR,
+                 weight_exponent: float = DEFAULT_WEIGHT_EXPONENT, griffin_lim_iters: int = 32,
+                 phase_seed: int = 0):
         centroids = torch.as_tensor(np.asarray(centroids, dtype=np.float32))
         n_bins = n_fft // 2 + 1
         if centroids.ndim != 3 or centroids.shape[2] != n_bins or min(centroids.shape) < 1:
-            raise ValueError(
-                f"centroids must be [K, C, {n_bins}] for n_fft={n_fft}, got {tuple(centroids.shape)}"
-            )
+            raise ValueError(f"centroids must be [K, C, {n_bins}] for n_fft={n_fft}, "
+                             f"got {tuple(centroids.shape)}")
         if not torch.isfinite(centroids).all():
             raise ValueError("centroids contain NaN or inf")
-        integers = (
-            ("sample_rate", sample_rate, 1),
-            ("n_fft", n_fft, 2),
-            ("hop_length", hop_length, 1),
-            ("griffin_lim_iters", griffin_lim_iters, 0),
-        )
+        integers = (("sample_rate", sample_rate, 1), ("n_fft", n_fft, 2), ("hop_length", hop_length, 1),
+                    ("griffin_lim_iters", griffin_lim_iters, 0))
         for name, value, least in integers:
             if not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
@@ -125,22 +112,14 @@ class FittedCodec(Codec):
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments other than the centroids (JSON-serialisable)."""
-        return {
-            "sample_rate": self.sample_rate,
-            "n_fft": self.n_fft,
-            "hop_length": self.hop_length,
-            "log_floor": self.log_floor,
-            "weight_exponent": self.weight_exponent,
-            "griffin_lim_iters": self.griffin_lim_iters,
-            "phase_seed": self.phase_seed,
-        }
+        return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "log_floor": self.log_floor, "weight_exponent": self.weight_exponent,
+                "griffin_lim_iters": self.griffin_lim_iters,
+                "phase_seed": self.phase_seed}
 
     def __repr__(self) -> str:
-        return (
-            f"FittedCodec(K={self.n_codebooks}, C={self.codebook_size}, "
-            + ", ".join(f"{k}={v}" for k, v in self.config().items())
-            + ")"
-        )
+        return (f"FittedCodec(K={self.n_codebooks}, C={self.codebook_size}, "
+                + ", ".join(f"{k}={v}" for k, v in self.config().items()) + ")")
 
     # ------------------------------------------------------------------ features
 
@@ -148,9 +127,8 @@ class FittedCodec(Codec):
         """Audio ``[B, T]`` → log-magnitude frames ``[B, F, n_bins]``."""
         return spectral.log_magnitude(audio, self.n_fft, self.hop_length, self.log_floor)
 
-    def quantize_frames(
-        self, frames: torch.Tensor, n_stages: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def quantize_frames(self, frames: torch.Tensor,
+                        n_stages: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Frames ``[M, n_bins]`` → codes ``[M, n_stages]`` and reconstruction ``[M, n_bins]`` from the
         first ``n_stages`` stages (all by default)."""
         codes, recon = kmeans.quantize(frames.float() * self.bin_weights, self._weighted[:n_stages])
@@ -186,32 +164,19 @@ class FittedCodec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K, F]`` → audio ``[B, 1, F * hop_length]`` float32."""
         log_mag = self.codes_to_log_magnitude(codes.cpu())
-        audio = spectral.griffin_lim(
-            log_mag, self.n_fft, self.hop_length, self.log_floor, self.griffin_lim_iters, self.phase_seed
-        )
+        audio = spectral.griffin_lim(log_mag, self.n_fft, self.hop_length, self.log_floor,
+                                     self.griffin_lim_iters, self.phase_seed)
         return audio[:, None, :]
 
     # ------------------------------------------------------------------ fitting
 
     @classmethod
-    def fit(
-        cls,
-        audio: np.ndarray | AudioRows,
-        sample_rate: int,
-        *,
-        n_codebooks: int = 4,
-        codebook_size: int = 1024,
-        seed: int = 0,
-        max_frames: int = DEFAULT_MAX_FRAMES,
-        n_fft: int = 1024,
-        hop_length: int = 480,
-        log_floor: float = DEFAULT_LOG_FLOOR,
-        weight_exponent: float = DEFAULT_WEIGHT_EXPONENT,
-        griffin_lim_iters: int = 32,
-        batch_notes: int = 256,
-        max_epochs: int = 20,
-        progress: bool = False,
-    ) -> FittedCodec:
+    def fit(cls, audio: np.ndarray | AudioRows, sample_rate: int, *, n_codebooks: int = 4,
+            codebook_size: int = 1024, seed: int = 0, max_frames: int = DEFAULT_MAX_FRAMES,
+            n_fft: int = 1024, hop_length: int = 480, log_floor: float = DEFAULT_LOG_FLOOR,
+            weight_exponent: float = DEFAULT_WEIGHT_EXPONENT, griffin_lim_iters: int = 32,
+            batch_notes: int = 256, max_epochs: int = 20,
+            progress: bool = False) -> FittedCodec:
         """Fit on notes ``audio [N, T]`` (an array or :class:`AudioRows`, e.g. a memory-mapped store).
 
         ``max_frames`` frames are drawn uniformly at random (seed ``seed``) from all ``N * F``
@@ -219,42 +184,20 @@ class FittedCodec(Codec):
         ``codebook_size`` centroids (seed ``seed + stage``) fitted in the weighted space. The
         Griffin-Lim start phase is seeded with ``seed`` too. Same inputs and seed → same codec.
         """
-        codec = cls(
-            np.zeros((1, 1, n_fft // 2 + 1), np.float32),
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            hop_length=hop_length,
-            log_floor=log_floor,
-            weight_exponent=weight_exponent,
-            griffin_lim_iters=griffin_lim_iters,
-            phase_seed=seed,
-        )
-        frames = codec.sample_frames(
-            audio, max_frames=max_frames, seed=seed, batch_notes=batch_notes, progress=progress
-        )
-        log.info(
-            "fitting %d x %d centroids on %d frames of %d bins",
-            n_codebooks,
-            codebook_size,
-            frames.shape[0],
-            frames.shape[1],
-        )
+        codec = cls(np.zeros((1, 1, n_fft // 2 + 1), np.float32), sample_rate=sample_rate, n_fft=n_fft,
+                    hop_length=hop_length, log_floor=log_floor, weight_exponent=weight_exponent,
+                    griffin_lim_iters=griffin_lim_iters, phase_seed=seed)
+        frames = codec.sample_frames(audio, max_frames=max_frames, seed=seed, batch_notes=batch_notes,
+                                     progress=progress)
+        log.info("fitting %d x %d centroids on %d frames of %d bins", n_codebooks, codebook_size,
+                 frames.shape[0], frames.shape[1])
         w = codec.bin_weights.numpy()
-        centroids = (
-            kmeans.fit_residual_kmeans(frames * w, n_codebooks, codebook_size, seed, max_epochs=max_epochs)
-            / w
-        )
+        centroids = kmeans.fit_residual_kmeans(frames * w, n_codebooks, codebook_size, seed,
+                                               max_epochs=max_epochs) / w
         return cls(centroids, **codec.config())
 
-    def sample_frames(
-        self,
-        audio: np.ndarray | AudioRows,
-        *,
-        max_frames: int,
-        seed: int,
-        batch_notes: int = 256,
-        progress: bool = False,
-    ) -> np.ndarray:
+    def sample_frames(self, audio: np.ndarray | AudioRows, *, max_frames: int, seed: int,
+                      batch_notes: int = 256, progress: bool = False) -> np.ndarray:
         """``min(max_frames, N * F)`` log-magnitude frames ``[M, n_bins]`` drawn at random (``seed``)
         from all frames of ``audio [N, T]``, in note order."""
         n = len(audio)
@@ -277,7 +220,7 @@ class FittedCodec(Codec):
                     if not torch.isfinite(x).all():
                         raise ValueError(f"notes {start}..{stop - 1} contain NaN or inf")
                     frames = self.log_magnitude(x).reshape(-1, self.n_fft // 2 + 1)
-                    out[filled : filled + hi - lo] = frames[take[lo:hi] - start * f].numpy()
+                    out[filled:filled + hi - lo] = frames[take[lo:hi] - start * f].numpy()
                     filled += hi - lo
                 bar.update(stop - start)
         return out
@@ -290,9 +233,8 @@ class FittedCodec(Codec):
         path = Path(path)
         config = {"format": FORMAT, "version": FORMAT_VERSION, **self.config()}
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
-            np.savez(
-                f, centroids=self.centroids.numpy().astype(np.float32), config=np.array(json.dumps(config))
-            )
+            np.savez(f, centroids=self.centroids.numpy().astype(np.float32),
+                     config=np.array(json.dumps(config)))
         log.info("saved %r to %s", self, path)
         return path
 
@@ -316,34 +258,23 @@ class FittedCodec(Codec):
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise CodecFileError(f"{path}: not a fitted codec file (config format is not {FORMAT!r})")
         if config.get("version") != FORMAT_VERSION:
-            raise CodecFileError(
-                f"{path}: fitted codec format version {config.get('version')!r}, "
-                f"this code reads version {FORMAT_VERSION}"
-            )
+            raise CodecFileError(f"{path}: fitted codec format version {config.get('version')!r}, "
+                                 f"this code reads version {FORMAT_VERSION}")
         kwargs = {k: config[k] for k in _CONFIG_KEYS if k in config}
         if set(kwargs) != set(_CONFIG_KEYS):
             raise CodecFileError(f"{path}: config lacks {sorted(set(_CONFIG_KEYS) - set(kwargs))}")
         n_bins = int(kwargs["n_fft"]) // 2 + 1
         if centroids.dtype != np.float32 or centroids.ndim != 3 or centroids.shape[2] != n_bins:
-            raise CodecFileError(
-                f"{path}: centroids must be float32 [K, C, {n_bins}] "
-                f"(n_fft={kwargs['n_fft']}), got {centroids.dtype} {centroids.shape}"
-            )
+            raise CodecFileError(f"{path}: centroids must be float32 [K, C, {n_bins}] "
+                                 f"(n_fft={kwargs['n_fft']}), got {centroids.dtype} {centroids.shape}")
         try:
             return cls(centroids, **kwargs)
         except (TypeError, ValueError) as e:
             raise CodecFileError(f"{path}: invalid fitted codec: {e}") from e
 
 
-_CONFIG_KEYS: Sequence[str] = (
-    "sample_rate",
-    "n_fft",
-    "hop_length",
-    "log_floor",
-    "weight_exponent",
-    "griffin_lim_iters",
-    "phase_seed",
-)
+_CONFIG_KEYS: Sequence[str] = ("sample_rate", "n_fft", "hop_length", "log_floor", "weight_exponent",
+                               "griffin_lim_iters", "phase_seed")
 
 
 def bin_weights(n_fft: int, sample_rate: int, exponent: float) -> torch.Tensor:

@@ -27,8 +27,8 @@ def nearest(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     c_sq = (centroids * centroids).sum(dim=1)
     out = torch.empty(x.shape[0], dtype=torch.int64, device=x.device)
     for start in range(0, x.shape[0], ASSIGN_CHUNK):
-        chunk = x[start : start + ASSIGN_CHUNK]
-        out[start : start + ASSIGN_CHUNK] = torch.argmin(c_sq - 2.0 * chunk @ centroids.T, dim=1)
+        chunk = x[start:start + ASSIGN_CHUNK]
+        out[start:start + ASSIGN_CHUNK] = torch.argmin(c_sq - 2.0 * chunk @ centroids.T, dim=1)
     return out
 
 
@@ -57,15 +57,8 @@ def _refine(frames: torch.Tensor, centroids: torch.Tensor) -> tuple[torch.Tensor
     return refined, nearest(frames, refined)
 
 
-def fit_residual_kmeans(
-    frames: np.ndarray,
-    n_codebooks: int,
-    codebook_size: int,
-    seed: int,
-    *,
-    batch_size: int = 2048,
-    max_epochs: int = 20,
-) -> np.ndarray:
+def fit_residual_kmeans(frames: np.ndarray, n_codebooks: int, codebook_size: int, seed: int, *,
+                        batch_size: int = 2048, max_epochs: int = 20) -> np.ndarray:
     """Fit ``n_codebooks`` residual stages on ``frames [M, D]``; returns centroids ``[K, C, D]`` float32.
 
     ``max_epochs`` bounds each stage's passes over the frames (``MiniBatchKMeans.max_iter``);
@@ -75,24 +68,17 @@ def fit_residual_kmeans(
 
     frames = np.ascontiguousarray(frames, dtype=np.float32)
     if frames.ndim != 2 or frames.shape[0] < codebook_size:
-        raise ValueError(
-            f"need at least codebook_size={codebook_size} frames [M, D] to fit, got shape {frames.shape}"
-        )
+        raise ValueError(f"need at least codebook_size={codebook_size} frames [M, D] to fit, got shape "
+                         f"{frames.shape}")
     if not np.isfinite(frames).all():
         raise ValueError("training frames contain NaN or inf")
     residual = torch.from_numpy(frames.copy())
     stages = []
     for k in range(n_codebooks):
         t0 = time.perf_counter()
-        km = MiniBatchKMeans(
-            n_clusters=codebook_size,
-            batch_size=max(batch_size, codebook_size),
-            max_iter=max_epochs,
-            n_init=1,
-            init_size=3 * codebook_size,
-            random_state=seed + k,
-            compute_labels=False,
-        )
+        km = MiniBatchKMeans(n_clusters=codebook_size, batch_size=max(batch_size, codebook_size),
+                             max_iter=max_epochs, n_init=1, init_size=3 * codebook_size,
+                             random_state=seed + k, compute_labels=False)
         with warnings.catch_warnings():  # identical frames (silence) make k-means++ warn; harmless
             warnings.simplefilter("ignore", category=UserWarning)
             km.fit(residual.numpy())
@@ -100,15 +86,8 @@ def fit_residual_kmeans(
         centroids, idx = _refine(residual, torch.from_numpy(km.cluster_centers_.astype(np.float32)))
         residual -= centroids[idx]
         after = float((residual * residual).sum(dim=1).mean())
-        log.info(
-            "stage %d/%d: %d centroids, %d mini-batch steps, squared error per frame %.3f -> %.3f (%.1f s)",
-            k + 1,
-            n_codebooks,
-            codebook_size,
-            km.n_steps_,
-            before,
-            after,
-            time.perf_counter() - t0,
-        )
+        log.info("stage %d/%d: %d centroids, %d mini-batch steps, squared error per frame %.3f -> %.3f "
+                 "(%.1f s)", k + 1, n_codebooks, codebook_size, km.n_steps_, before, after,
+                 time.perf_counter() - t0)
         stages.append(centroids)
     return torch.stack(stages).numpy()

@@ -17,9 +17,8 @@ def load_codec(path: str | os.PathLike, n_codebooks: int = 4, device: str = "cpu
     if path.suffix == ".npz":
         codec = FittedCodec.load(path)
         if codec.n_codebooks != n_codebooks:
-            raise ValueError(
-                f"{path}: fitted codec has {codec.n_codebooks} codebooks, {n_codebooks} requested"
-            )
+            raise ValueError(f"{path}: fitted codec has {codec.n_codebooks} codebooks, "
+                             f"{n_codebooks} requested")
         return codec
     if path.suffix == ".pth":
         from instrumentgen.codec.dac_codec import DACCodec

@@ -49,7 +49,7 @@ def median_f0(audio: np.ndarray, sr: int, midi_pitch: int, gate_db: float = GATE
         y = np.pad(y, (0, frame_length - len(y)))
     hop = frame_length // 4
     f0, voiced, _ = librosa.pyin(y, fmin=fmin, fmax=fmax, sr=sr, frame_length=frame_length, hop_length=hop)
-    rms = librosa.feature.rms(y=y, frame_length=frame_length, hop_length=hop, center=True)[0][: len(f0)]
+    rms = librosa.feature.rms(y=y, frame_length=frame_length, hop_length=hop, center=True)[0][:len(f0)]
     audible = rms >= rms.max() * 10.0 ** (-gate_db / 20.0) if rms.max() > 0 else np.zeros_like(voiced)
     f0 = f0[voiced & audible & np.isfinite(f0)]
     return float(np.median(f0)) if f0.size else math.nan
@@ -73,9 +73,7 @@ def _summary(cents: np.ndarray, tolerance: float) -> dict[str, float | int]:
     within = voiced & (np.abs(np.where(voiced, cents, np.inf)) <= tolerance)
     n = len(cents)
     return {
-        "n_notes": n,
-        "n_within": int(within.sum()),
-        "share_within": float(within.mean()) if n else math.nan,
+        "n_notes": n, "n_within": int(within.sum()), "share_within": float(within.mean()) if n else math.nan,
         "n_unvoiced": int((~voiced).sum()),
         "median_abs_cents": float(np.median(np.abs(cents[voiced]))) if voiced.any() else math.nan,
     }
@@ -91,14 +89,9 @@ def pitch_errors(audio: np.ndarray, sr: int, midi_pitches: Sequence[int] | np.nd
     return cents_error(f0, pitches)
 
 
-def pitch_accuracy(
-    original: np.ndarray,
-    reconstructed: np.ndarray,
-    sr: int,
-    midi_pitches: Sequence[int] | np.ndarray,
-    *,
-    tolerance_cents: float = TOLERANCE_CENTS,
-) -> dict[str, object]:
+def pitch_accuracy(original: np.ndarray, reconstructed: np.ndarray, sr: int,
+                   midi_pitches: Sequence[int] | np.ndarray, *,
+                   tolerance_cents: float = TOLERANCE_CENTS) -> dict[str, object]:
     """Share of notes whose median f0 is within ``±tolerance_cents`` of their MIDI pitch.
 
     ``original`` and ``reconstructed`` are ``[N, T]`` at ``sr`` Hz (same shape: crop the
@@ -108,9 +101,8 @@ def pitch_accuracy(
     """
     original, reconstructed = np.asarray(original), np.asarray(reconstructed)
     if original.shape != reconstructed.shape:
-        raise ValueError(
-            f"original {original.shape} and reconstruction {reconstructed.shape} differ in shape"
-        )
+        raise ValueError(f"original {original.shape} and reconstruction {reconstructed.shape} "
+                         f"differ in shape")
     rec = pitch_errors(reconstructed, sr, midi_pitches)
     orig = pitch_errors(original, sr, midi_pitches)
     return {
@@ -127,31 +119,21 @@ def _as_list(x: np.ndarray) -> list[float | None]:
 
 def log_mel(audio: np.ndarray, sr: int, n_fft: int) -> np.ndarray:
     """``log10(max(mel power, 1e-5))`` of ``audio [N, T]``: ``[N, n_mels, frames]`` (hop ``n_fft // 4``)."""
-    mel = librosa.feature.melspectrogram(
-        y=np.asarray(audio, dtype=np.float32),
-        sr=sr,
-        n_fft=n_fft,
-        hop_length=n_fft // 4,
-        n_mels=MEL_BANDS.get(n_fft, 80),
-        power=2.0,
-    )
+    mel = librosa.feature.melspectrogram(y=np.asarray(audio, dtype=np.float32), sr=sr, n_fft=n_fft,
+                                         hop_length=n_fft // 4, n_mels=MEL_BANDS.get(n_fft, 80), power=2.0)
     return np.log10(np.maximum(mel, MEL_LOG_FLOOR))
 
 
-def mel_distance(
-    original: np.ndarray, reconstructed: np.ndarray, sr: int, fft_sizes: Sequence[int] = MEL_FFT_SIZES
-) -> dict[str, float]:
+def mel_distance(original: np.ndarray, reconstructed: np.ndarray, sr: int,
+                 fft_sizes: Sequence[int] = MEL_FFT_SIZES) -> dict[str, float]:
     """Multi-scale mel distance: mean |Δ log10 mel| per FFT size, and their mean (``"mean"``).
 
     ``original`` and ``reconstructed`` are ``[N, T]`` of the same shape.
     """
     original, reconstructed = np.asarray(original), np.asarray(reconstructed)
     if original.shape != reconstructed.shape:
-        raise ValueError(
-            f"original {original.shape} and reconstruction {reconstructed.shape} differ in shape"
-        )
-    per = {
-        str(n): float(np.mean(np.abs(log_mel(original, sr, n) - log_mel(reconstructed, sr, n))))
-        for n in fft_sizes
-    }
+        raise ValueError(f"original {original.shape} and reconstruction {reconstructed.shape} "
+                         f"differ in shape")
+    per = {str(n): float(np.mean(np.abs(log_mel(original, sr, n) - log_mel(reconstructed, sr, n))))
+           for n in fft_sizes}
     return {"mean": float(np.mean(list(per.values()))), **{f"n_fft_{k}": v for k, v in per.items()}}

@@ -30,22 +30,14 @@ def _window(n_fft: int, device: torch.device) -> torch.Tensor:
 
 def _stft(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
     """Centred complex STFT of ``[B, L]`` → ``[B, n_fft // 2 + 1, L // hop + 1]``."""
-    return torch.stft(
-        audio,
-        n_fft,
-        hop_length=hop_length,
-        window=_window(n_fft, audio.device),
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
+    return torch.stft(audio, n_fft, hop_length=hop_length, window=_window(n_fft, audio.device),
+                      center=True, pad_mode="constant", return_complex=True)
 
 
 def _istft(spec: torch.Tensor, n_fft: int, hop_length: int, length: int) -> torch.Tensor:
     """Inverse of :func:`_stft`: ``[B, n_bins, F + 1]`` → ``[B, length]``."""
-    return torch.istft(
-        spec, n_fft, hop_length=hop_length, window=_window(n_fft, spec.device), center=True, length=length
-    )
+    return torch.istft(spec, n_fft, hop_length=hop_length, window=_window(n_fft, spec.device),
+                       center=True, length=length)
 
 
 def log_magnitude(audio: torch.Tensor, n_fft: int, hop_length: int, floor: float) -> torch.Tensor:
@@ -73,9 +65,8 @@ def initial_phase(n_frames: int, n_bins: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(rng.uniform(0.0, 2 * np.pi, size=(n_frames, n_bins)).astype(np.float32)).T
 
 
-def griffin_lim(
-    log_mag: torch.Tensor, n_fft: int, hop_length: int, floor: float, n_iter: int, seed: int
-) -> torch.Tensor:
+def griffin_lim(log_mag: torch.Tensor, n_fft: int, hop_length: int, floor: float, n_iter: int,
+                seed: int) -> torch.Tensor:
     """Log-magnitude frames ``[B, F, n_bins]`` → audio ``[B, F * hop_length]``.
 
     Fast Griffin-Lim (momentum 0.99), ``n_iter`` iterations, starting from the fixed phase of

@@ -75,9 +75,8 @@ def check_audio(batch: np.ndarray, names: list[str]) -> None:
         raise FeatureError(f"note {names[int(np.argmin(finite))]!r}: audio contains NaN or infinite samples")
     peak = np.abs(batch).max(axis=1)
     if (peak <= SILENCE_PEAK).any():
-        raise FeatureError(
-            f"note {names[int(np.argmax(peak <= SILENCE_PEAK))]!r}: audio is silent (peak {peak.min():.2g})"
-        )
+        raise FeatureError(f"note {names[int(np.argmax(peak <= SILENCE_PEAK))]!r}: audio is silent "
+                           f"(peak {peak.min():.2g})")
 
 
 def _fingerprint(store: AudioStore, name: str, params: dict) -> str:
@@ -95,15 +94,8 @@ def _store_identity(store: AudioStore) -> bytes:
 
 
 def cache_features(
-    store: AudioStore,
-    out: str | Path,
-    compute: Callable[[np.ndarray], np.ndarray],
-    *,
-    name: str,
-    params: dict,
-    batch_size: int = 16,
-    chunk_batches: int = 8,
-    progress: bool = True,
+    store: AudioStore, out: str | Path, compute: Callable[[np.ndarray], np.ndarray], *, name: str,
+    params: dict, batch_size: int = 16, chunk_batches: int = 8, progress: bool = True,
 ) -> int:
     """Compute ``compute(audio [B, T]) -> [B, *shape]`` for every note of ``store`` into ``out``.
 
@@ -127,13 +119,8 @@ def cache_features(
     done = {s for s in starts if (parts / f"part-{s:09d}.parquet").is_file()}
     if done:
         log.info("%s: resuming, %d of %d chunks already cached", out.name, len(done), len(starts))
-    bar = progress_bar(
-        total=n,
-        initial=sum(min(chunk, n - s) for s in done),
-        desc=f"{name} {out.stem}",
-        unit="note",
-        disable=not progress,
-    )
+    bar = progress_bar(total=n, initial=sum(min(chunk, n - s) for s in done), desc=f"{name} {out.stem}",
+                       unit="note", disable=not progress)
     with bar:
         for start in starts:
             if start in done:
@@ -142,8 +129,8 @@ def cache_features(
             for b in range(start, min(start + chunk, n), batch_size):
                 rows = np.arange(b, min(b + batch_size, n))
                 audio = store.batch(rows)
-                check_audio(audio, names[b : b + len(rows)])
-                values.append(_checked(compute(audio), names[b : b + len(rows)], name))
+                check_audio(audio, names[b:b + len(rows)])
+                values.append(_checked(compute(audio), names[b:b + len(rows)], name))
                 bar.update(len(rows))
             with atomic_path(parts / f"part-{start:09d}.parquet", suffix=".parquet") as tmp:
                 pq.write_table(pa.table({"feature": fixed_size_array(np.concatenate(values))}), tmp)
@@ -151,13 +138,11 @@ def cache_features(
     features = pa.concat_tables([pq.read_table(parts / f"part-{s:09d}.parquet") for s in starts])
     if features.num_rows != n:
         raise FeatureError(f"{parts}: {features.num_rows} cached rows for {n} notes; delete the folder")
-    meta = pa.Table.from_pandas(
-        store.index.drop(columns=[c for c in DROP_COLUMNS if c in store.index]), preserve_index=False
-    )
+    meta = pa.Table.from_pandas(store.index.drop(columns=[c for c in DROP_COLUMNS if c in store.index]),
+                                preserve_index=False)
     table = meta.append_column("feature", features.column("feature"))
-    table = table.replace_schema_metadata(
-        {"feature": name, "params": json.dumps(params, default=str), "sample_rate": str(store.sample_rate)}
-    )
+    table = table.replace_schema_metadata({"feature": name, "params": json.dumps(params, default=str),
+                                           "sample_rate": str(store.sample_rate)})
     with atomic_path(out, suffix=".parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
     shutil.rmtree(parts)
@@ -166,10 +151,8 @@ def cache_features(
 
 def _checked(values: np.ndarray, names: list[str], name: str) -> np.ndarray:
     if values.shape[0] != len(names):
-        raise FeatureError(
-            f"{name}: got {values.shape[0]} results for a batch of {len(names)} notes "
-            f"starting at {names[0]!r}"
-        )
+        raise FeatureError(f"{name}: got {values.shape[0]} results for a batch of {len(names)} notes "
+                           f"starting at {names[0]!r}")
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         bad = int(np.argmin(np.isfinite(values.reshape(len(names), -1)).all(axis=1)))
         raise FeatureError(f"note {names[bad]!r}: {name} produced NaN or infinite values")

@@ -1,7 +1,7 @@
 """Cache CLAP audio embeddings ``[D]`` float32 of every note of a split (rule ``embed_audio``).
 
-python -m instrumentgen.features.clap_audio --model CLAP --store data/<p>/resampled/<split>
-    --out data/<p>/features/clap_audio/<split>.parquet
+    python -m instrumentgen.features.clap_audio --model CLAP --store data/<p>/resampled/<split>
+        --out data/<p>/features/clap_audio/<split>.parquet
 """
 
 from __future__ import annotations
@@ -20,14 +20,8 @@ def cache_audio_embeddings(args: argparse.Namespace) -> None:
     model = load_embedder(args.model, device=args.device)
     store = open_store(args.store)
     params = {"model_sha256": loaded_file_digest(args.model), "code": loaded_code_digest()}
-    cache_features(
-        store,
-        args.out,
-        lambda a: model.embed_audio(a, store.sample_rate),
-        name="clap_audio",
-        params=params,
-        batch_size=args.batch_size,
-    )
+    cache_features(store, args.out, lambda a: model.embed_audio(a, store.sample_rate), name="clap_audio",
+                   params=params, batch_size=args.batch_size)
 
 
 def main(argv: list[str] | None = None) -> None:

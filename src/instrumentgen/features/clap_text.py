@@ -30,14 +30,8 @@ def cache_text_embeddings(args: argparse.Namespace) -> None:
     emb = np.asarray(model.embed_text([p.text for p in prompts]), dtype=np.float32)
     if emb.shape[0] != len(prompts) or not np.isfinite(emb).all():
         raise FeatureError(f"{args.model}: bad text embeddings for {args.prompts} (shape {emb.shape})")
-    table = pa.table(
-        {
-            "id": [p.id for p in prompts],
-            "text": [p.text for p in prompts],
-            "source": [p.source for p in prompts],
-            "feature": fixed_size_array(emb),
-        }
-    )
+    table = pa.table({"id": [p.id for p in prompts], "text": [p.text for p in prompts],
+                      "source": [p.source for p in prompts], "feature": fixed_size_array(emb)})
     with atomic_path(args.out, suffix=".parquet") as tmp:
         pq.write_table(table, tmp)
     log.info("%s: %d prompt embeddings of dim %d", args.out, len(prompts), emb.shape[1])

@@ -14,18 +14,13 @@ import torch
 def parser(prog: str, description: str, *, store: bool = True) -> argparse.ArgumentParser:
     """Arguments every caching CLI takes: ``--model``, ``--out``, ``--device`` (and the store)."""
     ap = argparse.ArgumentParser(prog=f"python -m {prog}", description=description)
-    ap.add_argument(
-        "--model",
-        type=Path,
-        required=True,
-        help="model file: .npz (offline models) or pretrained weights (.pth/.pt)",
-    )
+    ap.add_argument("--model", type=Path, required=True,
+                    help="model file: .npz (offline models) or pretrained weights (.pth/.pt)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     if store:
-        ap.add_argument(
-            "--store", type=Path, required=True, help="resampled store prefix, e.g. data/tiny/resampled/train"
-        )
+        ap.add_argument("--store", type=Path, required=True,
+                        help="resampled store prefix, e.g. data/tiny/resampled/train")
         ap.add_argument("--batch-size", type=int, default=16)
     return ap
 

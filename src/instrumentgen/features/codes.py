@@ -1,7 +1,7 @@
 """Cache codec codes ``[K, F]`` int16 of every note of a split (rule ``encode_codes``).
 
-python -m instrumentgen.features.codes --model CODEC --store data/<p>/resampled/<split>
-    --out data/<p>/features/codes/<split>.parquet --n-codebooks 4
+    python -m instrumentgen.features.codes --model CODEC --store data/<p>/resampled/<split>
+        --out data/<p>/features/codes/<split>.parquet --n-codebooks 4
 """
 
 from __future__ import annotations
@@ -37,15 +37,10 @@ def cache_codes(args: argparse.Namespace) -> None:
     codec = load_codec(args.model, args.n_codebooks, device=args.device)
     store = open_store(args.store)
     if store.sample_rate != codec.sample_rate:
-        raise FeatureError(
-            f"{args.store}: audio at {store.sample_rate} Hz, the codec {args.model} expects "
-            f"{codec.sample_rate} Hz"
-        )
-    params = {
-        "model_sha256": loaded_file_digest(args.model),
-        "n_codebooks": args.n_codebooks,
-        "code": loaded_code_digest(),
-    }
+        raise FeatureError(f"{args.store}: audio at {store.sample_rate} Hz, the codec {args.model} expects "
+                           f"{codec.sample_rate} Hz")
+    params = {"model_sha256": loaded_file_digest(args.model), "n_codebooks": args.n_codebooks,
+              "code": loaded_code_digest()}
     cache_features(store, args.out, codes_fn(codec), name="codes", params=params, batch_size=args.batch_size)
 
 

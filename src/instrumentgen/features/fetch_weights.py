@@ -15,11 +15,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m instrumentgen.features.fetch_weights",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = argparse.ArgumentParser(prog="python -m instrumentgen.features.fetch_weights", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["dac", "clap"])
     ap.add_argument("--dir", type=Path, required=True, help="folder for the weights file")
     ap.add_argument("--url", required=True)

@@ -30,33 +30,23 @@ from instrumentgen.data.manifest import read_manifest, write_table
 from instrumentgen.nsynth.metadata import FAMILIES, PIANO_MAX, PIANO_MIN, VELOCITIES
 
 log = logging.getLogger(__name__)
-REFERENCE_COLUMNS = [
-    "instrument_str",
-    "instrument_family_str",
-    "ref_pitch",
-    "ref_velocity",
-    "note_str",
-    "pitch",
-    "velocity",
-    "n_notes",
-]
+REFERENCE_COLUMNS = ["instrument_str", "instrument_family_str", "ref_pitch", "ref_velocity", "note_str",
+                     "pitch", "velocity", "n_notes"]
 
 
 class ReferenceError(ValueError):
     """Bad reference parameters or an instrument without notes."""
 
 
-def family_reference_pitches(
-    train: pd.DataFrame, overrides: dict[str, int | None] | None = None
-) -> dict[str, int]:
+def family_reference_pitches(train: pd.DataFrame,
+                             overrides: dict[str, int | None] | None = None) -> dict[str, int]:
     """rho_0,f for every family: ``overrides[f]`` if given, else the median training pitch of f
     (the median over all training notes for a family absent from training)."""
     overrides = overrides or {}
     unknown = sorted(set(overrides) - set(FAMILIES))
     if unknown:
-        raise ReferenceError(
-            f"features.reference.pitch: unknown family {unknown[0]!r}; families: {list(FAMILIES)}"
-        )
+        raise ReferenceError(f"features.reference.pitch: unknown family {unknown[0]!r}; "
+                             f"families: {list(FAMILIES)}")
     overall = int(math.floor(train["pitch"].median()))
     medians = train.groupby("instrument_family_str")["pitch"].median()
     pitches = {}
@@ -65,9 +55,8 @@ def family_reference_pitches(
         if value is None:
             value = int(math.floor(medians[family])) if family in medians else overall
         if not PIANO_MIN <= value <= PIANO_MAX:
-            raise ReferenceError(
-                f"features.reference.pitch.{family} = {value} is outside MIDI {PIANO_MIN}..{PIANO_MAX}"
-            )
+            raise ReferenceError(f"features.reference.pitch.{family} = {value} is outside MIDI "
+                                 f"{PIANO_MIN}..{PIANO_MAX}")
         pitches[family] = int(value)
     return pitches
 
@@ -80,10 +69,8 @@ def nearest_note(notes: pd.DataFrame, pitch: int, velocity: int) -> pd.Series:
     pitches = notes["pitch"].to_numpy()
     best_pitch = min(set(pitches.tolist()), key=lambda p: (abs(p - pitch), p))
     at_pitch = notes[notes["pitch"] == best_pitch]
-    best = min(
-        range(len(at_pitch)),
-        key=lambda i: (abs(int(at_pitch["velocity"].iloc[i]) - velocity), -int(at_pitch["velocity"].iloc[i])),
-    )
+    best = min(range(len(at_pitch)), key=lambda i: (abs(int(at_pitch["velocity"].iloc[i]) - velocity),
+                                                     -int(at_pitch["velocity"].iloc[i])))
     return at_pitch.iloc[best]
 
 
@@ -95,18 +82,9 @@ def reference_table(manifest: pd.DataFrame, pitches: dict[str, int], velocity: i
     for inst, notes in manifest.groupby("instrument_str", sort=True):
         family = notes["instrument_family_str"].iloc[0]
         chosen = nearest_note(notes, pitches[family], velocity)
-        rows.append(
-            {
-                "instrument_str": inst,
-                "instrument_family_str": family,
-                "ref_pitch": pitches[family],
-                "ref_velocity": velocity,
-                "note_str": chosen["note_str"],
-                "pitch": int(chosen["pitch"]),
-                "velocity": int(chosen["velocity"]),
-                "n_notes": len(notes),
-            }
-        )
+        rows.append({"instrument_str": inst, "instrument_family_str": family, "ref_pitch": pitches[family],
+                     "ref_velocity": velocity, "note_str": chosen["note_str"], "pitch": int(chosen["pitch"]),
+                     "velocity": int(chosen["velocity"]), "n_notes": len(notes)})
     return pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
 
 
@@ -126,16 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     log.info("reference pitches rho_0,f: %s; velocity nu_0 = %d", pitches, args.velocity)
     for manifest, out in zip(args.manifests, args.out, strict=True):
         table = reference_table(read_manifest(manifest), pitches, args.velocity)
-        exact = int(
-            ((table["pitch"] == table["ref_pitch"]) & (table["velocity"] == table["ref_velocity"])).sum()
-        )
-        log.info(
-            "%s: %d instruments, %d at the exact reference note, %d by the nearest-note fallback",
-            manifest.stem,
-            len(table),
-            exact,
-            len(table) - exact,
-        )
+        exact = int(((table["pitch"] == table["ref_pitch"])
+                     & (table["velocity"] == table["ref_velocity"])).sum())
+        log.info("%s: %d instruments, %d at the exact reference note, %d by the nearest-note fallback",
+                 manifest.stem, len(table), exact, len(table) - exact)
         write_table(pa.Table.from_pandas(table, preserve_index=False), out)
 
 

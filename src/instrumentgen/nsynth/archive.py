@@ -21,14 +21,8 @@ from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
 
-_CORRUPT = (
-    EOFError,
-    tarfile.ReadError,
-    tarfile.CompressionError,
-    tarfile.HeaderError,
-    zlib.error,
-    gzip.BadGzipFile,
-)
+_CORRUPT = (EOFError, tarfile.ReadError, tarfile.CompressionError, tarfile.HeaderError,
+            zlib.error, gzip.BadGzipFile)
 
 
 class ArchiveError(RuntimeError):
@@ -82,10 +76,8 @@ def _read_to_end(tar: tarfile.TarFile, chunk_size: int = 1 << 20) -> None:
 
 def _corrupt_error(archive: Path, exc: BaseException) -> ArchiveError:
     """The error for a truncated or corrupt archive, telling the user how to recover."""
-    return ArchiveError(
-        f"{archive}: archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
-        f"delete it and download it again"
-    )
+    return ArchiveError(f"{archive}: archive is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                        f"delete it and download it again")
 
 
 def _checked_data_filter(member: tarfile.TarInfo, dest_path: str) -> tarfile.TarInfo | None:

@@ -49,9 +49,8 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown NSynth split {split!r}; expected one of {', '.join(metadata.SPLITS)}")
 
 
-def _obtain_archive(
-    split: str, base_url: str, archive: Path, *, retries: int, timeout: float, progress: bool, backoff: float
-) -> None:
+def _obtain_archive(split: str, base_url: str, archive: Path, *, retries: int, timeout: float,
+                    progress: bool, backoff: float) -> None:
     """Download the split's archive to ``archive`` unless it is already there."""
     if archive.exists():
         log.info("using existing archive %s", archive)
@@ -63,8 +62,7 @@ def _obtain_archive(
     except DownloadNetworkError as e:
         raise DownloadError(
             f"{e}. If you downloaded {archive_name(split)} elsewhere, put it at {archive} and run again; "
-            f"the offline demo runs with the tiny profile (`make demo`)"
-        ) from e
+            f"the offline demo runs with the tiny profile (`make demo`)") from e
 
 
 def _sanity_check(split_dir: Path, archive: Path) -> None:
@@ -73,24 +71,14 @@ def _sanity_check(split_dir: Path, archive: Path) -> None:
         examples = metadata.load_examples(split_dir)
     except (metadata.MetadataError, FileNotFoundError) as e:
         shutil.rmtree(split_dir, ignore_errors=True)
-        raise ArchiveError(
-            f"{archive}: extracted data is not a valid NSynth split ({e}); removed {split_dir}"
-        ) from e
+        raise ArchiveError(f"{archive}: extracted data is not a valid NSynth split ({e}); "
+                           f"removed {split_dir}") from e
     log.info("%s: %d examples", split_dir, len(examples))
 
 
-def fetch_split(
-    split: str,
-    *,
-    base_url: str,
-    archive_dir: Path,
-    out_root: Path,
-    retries: int = 5,
-    timeout: float = 60,
-    progress: bool = True,
-    backoff: float = 1.0,
-    expected_size: int | None = None,
-) -> Path:
+def fetch_split(split: str, *, base_url: str, archive_dir: Path, out_root: Path, retries: int = 5,
+                timeout: float = 60, progress: bool = True, backoff: float = 1.0,
+                expected_size: int | None = None) -> Path:
     """Make ``out_root/nsynth-{split}/`` exist with a valid ``examples.json``; return that folder.
 
     Skips everything if ``examples.json`` is already there. Otherwise uses
@@ -107,9 +95,8 @@ def fetch_split(
         log.info("%s already present; skipping", split_dir)
         return split_dir
     archive = archive_dir / archive_name(split)
-    _obtain_archive(
-        split, base_url, archive, retries=retries, timeout=timeout, progress=progress, backoff=backoff
-    )
+    _obtain_archive(split, base_url, archive, retries=retries, timeout=timeout, progress=progress,
+                    backoff=backoff)
     verify_size(archive, expected_size)
     recorded = checksum_path(archive).exists()
     if recorded:
@@ -124,17 +111,12 @@ def fetch_split(
 
 def _parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = argparse.ArgumentParser(
-        prog="python -m instrumentgen.nsynth.fetch", description=__doc__.splitlines()[0]
-    )
+    p = argparse.ArgumentParser(prog="python -m instrumentgen.nsynth.fetch",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--split", required=True, choices=metadata.SPLITS)
     p.add_argument("--base-url", default=DEFAULT_BASE_URL)
-    p.add_argument(
-        "--archive-dir",
-        type=Path,
-        default=DEFAULT_ARCHIVE_DIR,
-        help="where archives are downloaded to, or placed beforehand",
-    )
+    p.add_argument("--archive-dir", type=Path, default=DEFAULT_ARCHIVE_DIR,
+                   help="where archives are downloaded to, or placed beforehand")
     p.add_argument("--out-root", type=Path, required=True, help="parent folder of nsynth-{split}/")
     p.add_argument("--retries", type=int, default=5)
     p.add_argument("--timeout", type=float, default=60)
@@ -147,15 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
-        fetch_split(
-            args.split,
-            base_url=args.base_url,
-            archive_dir=args.archive_dir,
-            out_root=args.out_root,
-            retries=args.retries,
-            timeout=args.timeout,
-            progress=not args.no_progress,
-        )
+        fetch_split(args.split, base_url=args.base_url, archive_dir=args.archive_dir, out_root=args.out_root,
+                    retries=args.retries, timeout=args.timeout, progress=not args.no_progress)
     except (DownloadError, ArchiveError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -15,49 +15,22 @@ from typing import Any
 
 SPLITS = ("train", "valid", "test")
 FAMILIES = (
-    "bass",
-    "brass",
-    "flute",
-    "guitar",
-    "keyboard",
-    "mallet",
-    "organ",
-    "reed",
-    "string",
-    "synth_lead",
-    "vocal",
+    "bass", "brass", "flute", "guitar", "keyboard", "mallet",
+    "organ", "reed", "string", "synth_lead", "vocal",
 )
 SOURCES = ("acoustic", "electronic", "synthetic")
 QUALITIES = (
-    "bright",
-    "dark",
-    "distortion",
-    "fast_decay",
-    "long_release",
-    "multiphonic",
-    "nonlinear_env",
-    "percussive",
-    "reverb",
-    "tempo-synced",
+    "bright", "dark", "distortion", "fast_decay", "long_release",
+    "multiphonic", "nonlinear_env", "percussive", "reverb", "tempo-synced",
 )
 VELOCITIES = (25, 50, 75, 100, 127)
 PIANO_MIN, PIANO_MAX = 21, 108  # MIDI A0..C8, the 88 keys of the paper
 NSYNTH_SAMPLE_RATE = 16000
 
 FIELDS = (
-    "note",
-    "note_str",
-    "instrument",
-    "instrument_str",
-    "pitch",
-    "velocity",
-    "sample_rate",
-    "qualities",
-    "qualities_str",
-    "instrument_family",
-    "instrument_family_str",
-    "instrument_source",
-    "instrument_source_str",
+    "note", "note_str", "instrument", "instrument_str", "pitch", "velocity", "sample_rate",
+    "qualities", "qualities_str", "instrument_family", "instrument_family_str",
+    "instrument_source", "instrument_source_str",
 )
 
 _NOTE_STR = re.compile(

@@ -19,15 +19,13 @@ def _per_family(text: str) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m instrumentgen.synth", description="Build a synthetic NSynth-format dataset."
-    )
+    ap = argparse.ArgumentParser(prog="python -m instrumentgen.synth",
+                                 description="Build a synthetic NSynth-format dataset.")
     ap.add_argument("--out-root", type=Path, required=True, help="gets nsynth-<split>/ and captions.json")
     # No defaults: the rule passes every value from params.yaml (the single source of parameters).
     ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument(
-        "--instruments-per-family", type=_per_family, required=True, help="e.g. train=4,valid=1,test=1"
-    )
+    ap.add_argument("--instruments-per-family", type=_per_family, required=True,
+                    help="e.g. train=4,valid=1,test=1")
     ap.add_argument("--pitch-step", type=int, required=True)
     ap.add_argument("--cell-dropout", type=float, required=True)
     ap.add_argument("--sample-rate", type=int, required=True)
@@ -38,15 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         counts = synthesize_dataset(
-            args.out_root,
-            seed=args.seed,
-            instruments_per_family=args.instruments_per_family,
-            sample_rate=args.sample_rate,
-            note_seconds=args.note_seconds,
-            pitch_step=args.pitch_step,
-            velocities=args.velocities,
-            cell_dropout=args.cell_dropout,
-            workers=args.workers,
+            args.out_root, seed=args.seed, instruments_per_family=args.instruments_per_family,
+            sample_rate=args.sample_rate, note_seconds=args.note_seconds, pitch_step=args.pitch_step,
+            velocities=args.velocities, cell_dropout=args.cell_dropout, workers=args.workers,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -11,31 +11,20 @@ from instrumentgen.nsynth import metadata
 from instrumentgen.synth.instrument import DOMAIN_CAPTION, Instrument, rng_for
 
 FAMILY_WORDS: dict[str, tuple[str, ...]] = {
-    "bass": ("bass",),
-    "brass": ("brass", "brass instrument"),
-    "flute": ("flute",),
-    "guitar": ("guitar", "plucked guitar"),
-    "keyboard": ("keyboard", "keyboard instrument"),
-    "mallet": ("mallet", "mallet instrument"),
-    "organ": ("organ",),
-    "reed": ("reed", "reed instrument"),
-    "string": ("string", "bowed string"),
-    "synth_lead": ("synth lead",),
+    "bass": ("bass",), "brass": ("brass", "brass instrument"), "flute": ("flute",),
+    "guitar": ("guitar", "plucked guitar"), "keyboard": ("keyboard", "keyboard instrument"),
+    "mallet": ("mallet", "mallet instrument"), "organ": ("organ",), "reed": ("reed", "reed instrument"),
+    "string": ("string", "bowed string"), "synth_lead": ("synth lead",),
     "vocal": ("vocal",),
 }
 SOURCE_WORDS: dict[str, tuple[str, ...]] = {
-    "acoustic": ("acoustic",),
-    "electronic": ("electronic", "electric"),
+    "acoustic": ("acoustic",), "electronic": ("electronic", "electric"),
     "synthetic": ("synthetic", "synthesized"),
 }
 # Qualities said as adjectives before the noun ...
 ADJECTIVES: dict[str, tuple[str, ...]] = {
-    "bright": ("bright", "brilliant"),
-    "dark": ("dark", "mellow"),
-    "distortion": ("distorted", "overdriven"),
-    "fast_decay": ("short", "fast-decaying"),
-    "multiphonic": ("multiphonic",),
-    "nonlinear_env": ("swelling",),
+    "bright": ("bright", "brilliant"), "dark": ("dark", "mellow"), "distortion": ("distorted", "overdriven"),
+    "fast_decay": ("short", "fast-decaying"), "multiphonic": ("multiphonic",), "nonlinear_env": ("swelling",),
     "percussive": ("percussive",),
 }
 # ... and as phrases after it.
@@ -93,18 +82,12 @@ def caption(inst: Instrument, seed: int) -> str:
         template = pick(_PLAIN_TEMPLATES)
         adj_text = ""
         lead = source
-    text = template.format(
-        a=_article(lead),
-        adjs=adj_text,
-        adjs_and=_join(adjs),
-        source=source,
-        family=family,
-        phrases=phrase_text,
-        a_src=_article(source),
-    )
+    text = template.format(a=_article(lead), adjs=adj_text, adjs_and=_join(adjs), source=source,
+                           family=family, phrases=phrase_text, a_src=_article(source))
     return " ".join(text.split())
 
 
 def captions(instruments: list[Instrument], seed: int) -> dict[str, str]:
     """``{instrument_str: caption}`` for ``instruments``."""
     return {inst.name: caption(inst, seed) for inst in instruments}
+

@@ -45,68 +45,46 @@ class _Job:
 def _render_job(job: _Job) -> int:
     """Render and write the WAVs of ``job``; returns the number of notes written."""
     for pitch, velocity in job.cells:
-        audio = render_note(
-            job.inst,
-            pitch,
-            velocity,
-            seed=job.seed,
-            sample_rate=job.sample_rate,
-            note_seconds=job.note_seconds,
-        )
+        audio = render_note(job.inst, pitch, velocity, seed=job.seed, sample_rate=job.sample_rate,
+                            note_seconds=job.note_seconds)
         name = metadata.note_str(job.inst.name, pitch, velocity)
         sf.write(Path(job.audio_dir) / f"{name}.wav", to_pcm16(audio), job.sample_rate, subtype="PCM_16")
     return len(job.cells)
 
 
-def _validate(
-    seed: int,
-    instruments_per_family: Mapping[str, int],
-    sample_rate: int,
-    note_seconds: float,
-    pitch_step: int,
-    velocities: Sequence[int],
-    cell_dropout: float,
-    workers: int,
-) -> None:
+def _validate(seed: int, instruments_per_family: Mapping[str, int], sample_rate: int, note_seconds: float,
+              pitch_step: int, velocities: Sequence[int], cell_dropout: float, workers: int) -> None:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not instruments_per_family:
-        raise ValueError(
-            f"instruments_per_family is empty; give a count for at least one of {', '.join(metadata.SPLITS)}"
-        )
+        raise ValueError("instruments_per_family is empty; give a count for at least one of "
+                         f"{', '.join(metadata.SPLITS)}")
     for split, count in instruments_per_family.items():
         if split not in metadata.SPLITS:
-            raise ValueError(
-                f"instruments_per_family: unknown split {split!r} (expected one of "
-                f"{', '.join(metadata.SPLITS)})"
-            )
+            raise ValueError(f"instruments_per_family: unknown split {split!r} (expected one of "
+                             f"{', '.join(metadata.SPLITS)})")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError(
-                f"instruments_per_family[{split!r}] must be a non-negative integer, got {count!r}"
-            )
+            raise ValueError(f"instruments_per_family[{split!r}] must be a non-negative integer, "
+                             f"got {count!r}")
     total = sum(instruments_per_family.values())
     if total == 0:
         raise ValueError(f"instruments_per_family has no positive count: {dict(instruments_per_family)}")
     if total > 1000:
-        raise ValueError(
-            f"instruments_per_family: {total} instruments per family exceed NSynth's 3-digit "
-            "instrument numbers (at most 1000)"
-        )
+        raise ValueError(f"instruments_per_family: {total} instruments per family exceed NSynth's 3-digit "
+                         "instrument numbers (at most 1000)")
     if not isinstance(sample_rate, int) or sample_rate < MIN_SAMPLE_RATE:
         raise ValueError(f"sample_rate must be an integer >= {MIN_SAMPLE_RATE} Hz, got {sample_rate!r}")
     if not (isinstance(note_seconds, int | float) and math.isfinite(note_seconds) and note_seconds > 0):
         raise ValueError(f"note_seconds must be > 0, got {note_seconds!r}")
     if round(note_seconds * sample_rate) < MIN_FRAMES:
-        raise ValueError(
-            f"note_seconds={note_seconds} gives fewer than {MIN_FRAMES} frames at sample_rate={sample_rate}"
-        )
+        raise ValueError(f"note_seconds={note_seconds} gives fewer than {MIN_FRAMES} frames at "
+                         f"sample_rate={sample_rate}")
     if not isinstance(pitch_step, int) or pitch_step < 1:
         raise ValueError(f"pitch_step must be a positive integer, got {pitch_step!r}")
     bad = [v for v in velocities if v not in metadata.VELOCITIES]
     if not velocities or bad:
-        raise ValueError(
-            f"velocities must be a non-empty subset of {list(metadata.VELOCITIES)}, got {list(velocities)}"
-        )
+        raise ValueError(f"velocities must be a non-empty subset of {list(metadata.VELOCITIES)}, "
+                         f"got {list(velocities)}")
     if not (isinstance(cell_dropout, int | float) and 0 <= cell_dropout < 1):
         raise ValueError(f"cell_dropout must be in [0, 1), got {cell_dropout!r}")
     if not isinstance(workers, int) or workers < 1:
@@ -156,17 +134,10 @@ def _example(inst: Instrument, pitch: int, velocity: int, note_id: int, sample_r
 
 
 def synthesize_dataset(
-    out_root: Path,
-    *,
-    seed: int,
-    instruments_per_family: dict[str, int],
-    sample_rate: int = 16000,
-    note_seconds: float = 4.0,
-    pitch_step: int = 1,
-    velocities: Sequence[int] = (25, 50, 75, 100, 127),
-    cell_dropout: float = 0.05,
-    workers: int = 1,
-    progress: bool = True,
+    out_root: Path, *, seed: int, instruments_per_family: dict[str, int],
+    sample_rate: int = 16000, note_seconds: float = 4.0, pitch_step: int = 1,
+    velocities: Sequence[int] = (25, 50, 75, 100, 127), cell_dropout: float = 0.05,
+    workers: int = 1, progress: bool = True,
 ) -> dict[str, int]:
     """Write a deterministic procedural dataset in NSynth format under ``out_root``.
 
@@ -176,9 +147,8 @@ def synthesize_dataset(
     probability ``cell_dropout``. ``out_root`` is replaced atomically. Returns notes per split.
     """
     velocities = tuple(velocities)
-    _validate(
-        seed, instruments_per_family, sample_rate, note_seconds, pitch_step, velocities, cell_dropout, workers
-    )
+    _validate(seed, instruments_per_family, sample_rate, note_seconds, pitch_step, velocities, cell_dropout,
+              workers)
     velocities = tuple(sorted(set(velocities)))
     plan = plan_instruments(seed, instruments_per_family)
     counts = dict.fromkeys(instruments_per_family, 0)
@@ -198,16 +168,8 @@ def synthesize_dataset(
                     examples[split][ex["note_str"]] = ex
                     note_id += 1
                 for start in range(0, len(cells), CHUNK_NOTES):
-                    jobs.append(
-                        _Job(
-                            inst,
-                            tuple(cells[start : start + CHUNK_NOTES]),
-                            str(audio_dir),
-                            seed,
-                            sample_rate,
-                            float(note_seconds),
-                        )
-                    )
+                    jobs.append(_Job(inst, tuple(cells[start:start + CHUNK_NOTES]), str(audio_dir), seed,
+                                     sample_rate, float(note_seconds)))
             counts[split] = len(examples[split])
         bar = progress_bar(total=note_id, desc="synthesize", unit="note", disable=not progress)
         with bar:
@@ -225,6 +187,5 @@ def synthesize_dataset(
             (tmp / f"nsynth-{split}" / "examples.json").write_text(text)
         all_instruments = [inst for instruments in plan.values() for inst in instruments]
         (tmp / "captions.json").write_text(
-            json.dumps(captions(all_instruments, seed), indent=2, sort_keys=True) + "\n"
-        )
+            json.dumps(captions(all_instruments, seed), indent=2, sort_keys=True) + "\n")
     return counts

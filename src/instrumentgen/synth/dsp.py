@@ -38,9 +38,8 @@ def times(n: int, sr: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- envelopes
 
 
-def adsr(
-    t: np.ndarray, attack: float, decay: float, sustain: float, hold: float, release: float
-) -> np.ndarray:
+def adsr(t: np.ndarray, attack: float, decay: float, sustain: float, hold: float,
+         release: float) -> np.ndarray:
     """Attack/decay/sustain envelope held until ``hold`` s, then an exponential release.
 
     ``t`` is ``[T]`` seconds; ``attack`` is a linear rise, ``decay`` the time constant of the
@@ -77,7 +76,7 @@ def fade_edges(x: np.ndarray, sr: int, fade_in: float = 0.002, fade_out: float =
     if n_in > 0:
         y[:n_in] *= (0.5 - 0.5 * np.cos(np.pi * (np.arange(n_in) + 0.5) / n_in)).astype(np.float32)
     if n_out > 0:
-        y[n - n_out :] *= (0.5 + 0.5 * np.cos(np.pi * (np.arange(n_out) + 0.5) / n_out)).astype(np.float32)
+        y[n - n_out:] *= (0.5 + 0.5 * np.cos(np.pi * (np.arange(n_out) + 0.5) / n_out)).astype(np.float32)
     return y
 
 
@@ -109,7 +108,7 @@ def harmonic_table(amps: np.ndarray, disperse: bool = True) -> np.ndarray:
     amps = np.asarray(amps, dtype=np.float64)[: TABLE_SIZE // 2 - 1]
     phases = schroeder_phases(len(amps)) if disperse else np.zeros(len(amps))
     spec = np.zeros(TABLE_SIZE // 2 + 1, dtype=np.complex128)
-    spec[1 : len(amps) + 1] = -0.5j * TABLE_SIZE * amps * np.exp(1j * phases)
+    spec[1: len(amps) + 1] = -0.5j * TABLE_SIZE * amps * np.exp(1j * phases)
     table = np.fft.irfft(spec, n=TABLE_SIZE)
     return np.append(table, table[0]).astype(np.float32)
 
@@ -135,12 +134,7 @@ def cycles_from_frequency(freq: np.ndarray, sr: int, phase: float = 0.0) -> np.n
 
 
 def vibrato_frequency(
-    f0: float,
-    t: np.ndarray,
-    rate: float,
-    cents: float,
-    delay: float,
-    phase: float = 0.0,
+    f0: float, t: np.ndarray, rate: float, cents: float, delay: float, phase: float = 0.0,
     jitter: np.ndarray | None = None,
 ) -> np.ndarray:
     """``f0`` with a sinusoidal vibrato of ``cents`` depth that fades in after ``delay`` s; ``[T]`` Hz.
@@ -163,13 +157,8 @@ def smooth_noise(rng: np.random.Generator, n: int, sr: int, cutoff: float) -> np
 
 
 def partial_bank(
-    ratios: np.ndarray,
-    amps: np.ndarray,
-    f0: float,
-    t: np.ndarray,
-    sr: int,
-    t60: np.ndarray | None = None,
-    phases: np.ndarray | None = None,
+    ratios: np.ndarray, amps: np.ndarray, f0: float, t: np.ndarray, sr: int,
+    t60: np.ndarray | None = None, phases: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sum of (possibly inharmonic) sinusoids at ``ratios * f0`` with per-partial exponential decay.
 

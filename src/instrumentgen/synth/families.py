@@ -71,15 +71,8 @@ def _vibrato_cycles(ctx: NoteContext, p: Params, extra_cents: np.ndarray | None 
     jitter = _jitter(ctx, p)
     if extra_cents is not None:
         jitter = extra_cents if jitter is None else jitter + extra_cents
-    freq = dsp.vibrato_frequency(
-        ctx.f0,
-        ctx.t,
-        p["vib_rate"],
-        p["vib_cents"],
-        p["vib_delay"],
-        float(ctx.rng.uniform(0, 2 * np.pi)),
-        jitter,
-    )
+    freq = dsp.vibrato_frequency(ctx.f0, ctx.t, p["vib_rate"], p["vib_cents"], p["vib_delay"],
+                                 float(ctx.rng.uniform(0, 2 * np.pi)), jitter)
     return dsp.cycles_from_frequency(freq, ctx.sr, float(ctx.rng.random()))
 
 
@@ -111,13 +104,8 @@ def _bandpass_noise(ctx: NoteContext, fc: float, q: float) -> np.ndarray:
 
 def _body_filter(x: np.ndarray, modes: list[list[float]], q: float, sr: int) -> np.ndarray:
     """Cascade of peaking resonances (instrument body); ``modes = [[fc...], [gain_db...]]``."""
-    sos = np.array(
-        [
-            np.concatenate(dsp.biquad_peaking(fc, q, g, sr))
-            for fc, g in zip(*modes, strict=True)
-            if fc < 0.45 * sr
-        ]
-    )
+    sos = np.array([np.concatenate(dsp.biquad_peaking(fc, q, g, sr))
+                    for fc, g in zip(*modes, strict=True) if fc < 0.45 * sr])
     if len(sos) == 0:
         return x
     return signal.sosfilt(sos, x).astype(np.float32)
@@ -144,22 +132,17 @@ def render_bass(ctx: NoteContext, p: Params) -> np.ndarray:
     amps = _saw_square(k, p["square_mix"]) * k ** -(0.8 * (1 - ctx.vel))  # soft notes: duller oscillator
     osc = _with_multiphonic(ctx, dsp.read_table(dsp.harmonic_table(amps), cycles), cycles)
     top = 0.42 * ctx.sr
-    fc_lo = float(
-        np.clip(
-            ctx.f0 * p["cut_lo"] * (0.6 + 0.8 * ctx.brightness) * (0.6 + 0.8 * ctx.vel), 1.2 * ctx.f0, top
-        )
-    )
-    fc_hi = float(
-        np.clip(ctx.f0 * p["cut_hi"] * (0.25 + 0.75 * ctx.vel) * (0.5 + ctx.brightness), fc_lo, top)
-    )
+    fc_lo = float(np.clip(ctx.f0 * p["cut_lo"] * (0.6 + 0.8 * ctx.brightness) * (0.6 + 0.8 * ctx.vel),
+                          1.2 * ctx.f0, top))
+    fc_hi = float(np.clip(ctx.f0 * p["cut_hi"] * (0.25 + 0.75 * ctx.vel) * (0.5 + ctx.brightness),
+                          fc_lo, top))
     bright = dsp.apply_biquad(osc, dsp.biquad_lowpass(fc_hi, p["q"], ctx.sr))
     dark = dsp.apply_biquad(osc, dsp.biquad_lowpass(fc_lo, max(0.707, 0.6 * p["q"]), ctx.sr))
     sweep = np.exp(-ctx.t / np.float32(p["filter_tau"]))  # filter envelope: the pluck
     x = dark + sweep * (bright - dark)
     if p["finger_noise"] > 0:
         x += dsp.noise_burst(ctx.rng, ctx.n, ctx.sr, 0.006, 1500 + 3000 * ctx.vel) * np.float32(
-            p["finger_noise"] * ctx.vel * 3
-        )
+            p["finger_noise"] * ctx.vel * 3)
     return x * _held_env(ctx, p)
 
 
@@ -178,8 +161,8 @@ def render_brass(ctx: NoteContext, p: Params) -> np.ndarray:
     roll_dark = max(p["roll_dark"] + 0.8 * (1 - ctx.brightness), roll_bright + 0.8)
     scoop = np.float32(-p["scoop_cents"]) * np.exp(-ctx.t / np.float32(0.04))  # lip scoop into the note
     cycles = _vibrato_cycles(ctx, p, scoop)
-    dark = dsp.read_table(dsp.harmonic_table(k**-roll_dark), cycles)
-    bright = dsp.read_table(dsp.harmonic_table(k**-roll_bright), cycles)
+    dark = dsp.read_table(dsp.harmonic_table(k ** -roll_dark), cycles)
+    bright = dsp.read_table(dsp.harmonic_table(k ** -roll_bright), cycles)
     env = _held_env(ctx, p)
     morph = env ** np.float32(p["swell_gamma"]) * np.float32(0.35 + 0.65 * ctx.vel)
     osc = _with_multiphonic(ctx, dark + morph * (bright - dark), cycles)
@@ -198,11 +181,8 @@ def render_flute(ctx: NoteContext, p: Params) -> np.ndarray:
     x = osc * env
     if p["breath"] > 0:
         chiff = np.float32(1.5) * np.exp(-ctx.t / np.float32(0.03))
-        x += (
-            _bandpass_noise(ctx, p["breath_fc"], 0.8)
-            * (env + chiff)
-            * np.float32(p["breath"] * (0.5 + 0.5 * ctx.vel) * 3)
-        )
+        x += _bandpass_noise(ctx, p["breath_fc"], 0.8) * (env + chiff) * np.float32(
+            p["breath"] * (0.5 + 0.5 * ctx.vel) * 3)
     return x
 
 
@@ -259,8 +239,7 @@ def render_keyboard(ctx: NoteContext, p: Params) -> np.ndarray:
     if p["hammer"] > 0:
         cutoff = min(800 + 6000 * ctx.vel, ctx.nyquist_limit)
         x += dsp.noise_burst(ctx.rng, ctx.n, ctx.sr, 0.004 + 0.006 * (1 - ctx.vel), cutoff) * np.float32(
-            p["hammer"] * ctx.vel * 4
-        )
+            p["hammer"] * ctx.vel * 4)
     return x
 
 
@@ -349,17 +328,12 @@ def render_synth_lead(ctx: NoteContext, p: Params) -> np.ndarray:
     d = p["detune_cents"]
     offsets = {1: [0.0], 2: [-d / 2, d / 2], 3: [-d, 0.0, d]}[p["voices"]]
     phase = float(ctx.rng.random())  # voices start nearly together so the fundamental never cancels
-    voices = [
-        dsp.constant_cycles(ctx.f0 * 2 ** (c / 1200), ctx.n, ctx.sr, phase + 0.1 * i)
-        for i, c in enumerate(offsets)
-    ]
+    voices = [dsp.constant_cycles(ctx.f0 * 2 ** (c / 1200), ctx.n, ctx.sr, phase + 0.1 * i)
+              for i, c in enumerate(offsets)]
     osc = sum(dsp.read_table(table, c) for c in voices) / np.float32(len(voices))
     osc = _with_multiphonic(ctx, osc, voices[len(voices) // 2])
-    fc = float(
-        np.clip(
-            ctx.f0 * p["cutoff"] * (0.3 + 0.7 * ctx.vel) * (0.5 + ctx.brightness), 1.5 * ctx.f0, 0.42 * ctx.sr
-        )
-    )
+    fc = float(np.clip(ctx.f0 * p["cutoff"] * (0.3 + 0.7 * ctx.vel) * (0.5 + ctx.brightness),
+                       1.5 * ctx.f0, 0.42 * ctx.sr))
     x = dsp.apply_biquad(osc, dsp.biquad_lowpass(fc, p["q"], ctx.sr))
     return x * _held_env(ctx, p)
 

@@ -104,8 +104,7 @@ class Instrument:
             "bright": self.brightness > 2 / 3,
             "dark": self.brightness < 1 / 3,
             "distortion": self.effects.drive is not None,
-            "fast_decay": (self.timbre["t60"] < FAST_DECAY_T60)
-            if self.percussive_family
+            "fast_decay": (self.timbre["t60"] < FAST_DECAY_T60) if self.percussive_family
             else (self.timbre["sustain"] <= 0.25 and self.timbre["decay"] <= 0.4),
             "long_release": (not self.percussive_family) and self.timbre["release"] >= LONG_RELEASE,
             "multiphonic": self.effects.multiphonic is not None,
@@ -128,28 +127,19 @@ def _log_u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def _held_envelope(
-    rng: np.random.Generator, attack: tuple[float, float], release: tuple[float, float], plucky: float = 0.1
-) -> dict[str, float]:
+def _held_envelope(rng: np.random.Generator, attack: tuple[float, float], release: tuple[float, float],
+                   plucky: float = 0.1) -> dict[str, float]:
     """ADSR parameters of a held family; with probability ``plucky`` the sustain dies away fast."""
     if rng.random() < plucky:
         decay, sustain = _u(rng, 0.08, 0.35), _u(rng, 0.05, 0.22)
     else:
         decay, sustain = _u(rng, 0.2, 1.5), _u(rng, 0.55, 1.0)
-    return {
-        "attack": _log_u(rng, *attack),
-        "decay": decay,
-        "sustain": sustain,
-        "release": _log_u(rng, *release),
-    }
+    return {"attack": _log_u(rng, *attack), "decay": decay, "sustain": sustain,
+            "release": _log_u(rng, *release)}
 
 
-def _vibrato(
-    rng: np.random.Generator,
-    rate: tuple[float, float],
-    cents: tuple[float, float],
-    delay: tuple[float, float] = (0.1, 0.3),
-) -> dict[str, float]:
+def _vibrato(rng: np.random.Generator, rate: tuple[float, float], cents: tuple[float, float],
+             delay: tuple[float, float] = (0.1, 0.3)) -> dict[str, float]:
     return {"vib_rate": _u(rng, *rate), "vib_cents": _u(rng, *cents), "vib_delay": _u(rng, *delay)}
 
 
@@ -157,9 +147,7 @@ def _bass(rng: np.random.Generator, source: str) -> dict[str, Any]:
     synthetic = source == "synthetic"
     return {
         "square_mix": _u(rng, 0.0, 1.0) if synthetic else _u(rng, 0.0, 0.3),
-        "cut_lo": _u(rng, 1.2, 2.5),
-        "cut_hi": _log_u(rng, 5.0, 18.0),
-        "filter_tau": _log_u(rng, 0.04, 0.3),
+        "cut_lo": _u(rng, 1.2, 2.5), "cut_hi": _log_u(rng, 5.0, 18.0), "filter_tau": _log_u(rng, 0.04, 0.3),
         "q": _u(rng, 2.0, 6.0) if synthetic else _u(rng, 0.8, 2.0),
         "finger_noise": 0.0 if synthetic else _u(rng, 0.02, 0.06),
         **_held_envelope(rng, (0.002, 0.01), (0.03, 0.6), plucky=0.3),
@@ -169,9 +157,7 @@ def _bass(rng: np.random.Generator, source: str) -> dict[str, Any]:
 def _brass(rng: np.random.Generator, source: str) -> dict[str, Any]:
     acoustic = source == "acoustic"
     return {
-        "roll_bright": _u(rng, 0.5, 1.1),
-        "roll_dark": _u(rng, 2.6, 3.6),
-        "swell_gamma": _u(rng, 1.0, 2.5),
+        "roll_bright": _u(rng, 0.5, 1.1), "roll_dark": _u(rng, 2.6, 3.6), "swell_gamma": _u(rng, 1.0, 2.5),
         "scoop_cents": _u(rng, 20.0, 60.0) if acoustic else _u(rng, 0.0, 10.0),
         "breath": _u(rng, 0.01, 0.03) if acoustic else 0.0,
         "jitter_cents": _u(rng, 2.0, 5.0) if acoustic else 0.0,
@@ -200,36 +186,21 @@ def _guitar(rng: np.random.Generator, source: str) -> dict[str, Any]:
         "pluck_noise": {"acoustic": _u(rng, 0.1, 0.25), "electronic": _u(rng, 0.05, 0.15)}.get(source, 0.0),
         "pickup_pos": _u(rng, 0.05, 0.25),
         "pickup_fc": _u(rng, 2500.0, 5000.0),
-        "body_modes": [
-            [_u(rng, 90, 130), _u(rng, 180, 260), _u(rng, 380, 520)],
-            [_u(rng, 4, 9) for _ in range(3)],
-        ],
+        "body_modes": [[_u(rng, 90, 130), _u(rng, 180, 260), _u(rng, 380, 520)],
+                       [_u(rng, 4, 9) for _ in range(3)]],
     }
 
 
 def _keyboard(rng: np.random.Generator, source: str) -> dict[str, Any]:
     if source == "acoustic":
-        extra = {
-            "inharmonicity": _log_u(rng, 1e-4, 6e-4),
-            "hammer": _u(rng, 0.1, 0.3),
-            "strike_pos": _u(rng, 0.08, 0.16),
-            "partial_decay": _u(rng, 0.08, 0.3),
-        }
+        extra = {"inharmonicity": _log_u(rng, 1e-4, 6e-4), "hammer": _u(rng, 0.1, 0.3),
+                 "strike_pos": _u(rng, 0.08, 0.16), "partial_decay": _u(rng, 0.08, 0.3)}
     elif source == "electronic":
-        extra = {
-            "inharmonicity": 1e-5,
-            "hammer": _u(rng, 0.02, 0.08),
-            "tine_ratio": _u(rng, 6.6, 7.6),
-            "tine_level": _u(rng, 0.2, 0.5),
-            "partial_decay": _u(rng, 0.3, 0.6),
-        }
+        extra = {"inharmonicity": 1e-5, "hammer": _u(rng, 0.02, 0.08), "tine_ratio": _u(rng, 6.6, 7.6),
+                 "tine_level": _u(rng, 0.2, 0.5), "partial_decay": _u(rng, 0.3, 0.6)}
     else:
-        extra = {
-            "inharmonicity": 0.0,
-            "hammer": 0.0,
-            "odd_boost": _u(rng, 1.0, 3.0),
-            "partial_decay": _u(rng, 0.2, 0.8),
-        }
+        extra = {"inharmonicity": 0.0, "hammer": 0.0, "odd_boost": _u(rng, 1.0, 3.0),
+                 "partial_decay": _u(rng, 0.2, 0.8)}
     return {"t60": _log_u(rng, 0.6, 6.0), **extra}
 
 
@@ -240,8 +211,7 @@ def _mallet(rng: np.random.Generator, source: str) -> dict[str, Any]:
     return {
         "ratios": [float(r) for r in ratios],
         "levels": [1.0, _u(rng, 0.2, 0.6), _u(rng, 0.1, 0.4), _u(rng, 0.05, 0.2)],
-        "t60": _log_u(rng, 0.3, 3.0),
-        "partial_decay": _u(rng, 0.5, 1.2),
+        "t60": _log_u(rng, 0.3, 3.0), "partial_decay": _u(rng, 0.5, 1.2),
         "hardness": _u(rng, 0.1, 0.4) if source == "acoustic" else _u(rng, 0.0, 0.1),
         "pickup_fc": _u(rng, 2500.0, 5000.0),
     }
@@ -255,14 +225,9 @@ def _organ(rng: np.random.Generator, source: str) -> dict[str, Any]:
         "drawbars": [float(d) for d in drawbars],
         "celeste_cents": _u(rng, 1.0, 4.0) if acoustic else 0.0,
         "wind": _u(rng, 0.005, 0.02) if acoustic else 0.0,
-        **_held_envelope(
-            rng,
-            (0.03, 0.12) if acoustic else (0.003, 0.01),
-            (0.1, 1.0) if acoustic else (0.02, 0.2),
-            plucky=0.0,
-        ),
-        "decay": 1.0,
-        "sustain": 1.0,  # an organ holds its level while the key is down
+        **_held_envelope(rng, (0.03, 0.12) if acoustic else (0.003, 0.01),
+                         (0.1, 1.0) if acoustic else (0.02, 0.2), plucky=0.0),
+        "decay": 1.0, "sustain": 1.0,  # an organ holds its level while the key is down
     }
 
 
@@ -282,12 +247,8 @@ def _reed(rng: np.random.Generator, source: str) -> dict[str, Any]:
 def _string(rng: np.random.Generator, source: str) -> dict[str, Any]:
     acoustic = source == "acoustic"
     return {
-        "body_modes": [
-            [_u(rng, 250, 320), _u(rng, 400, 550), _u(rng, 2000, 3200)],
-            [_u(rng, 4, 10), _u(rng, 3, 8), _u(rng, 2, 6)],
-        ]
-        if acoustic
-        else None,
+        "body_modes": [[_u(rng, 250, 320), _u(rng, 400, 550), _u(rng, 2000, 3200)],
+                       [_u(rng, 4, 10), _u(rng, 3, 8), _u(rng, 2, 6)]] if acoustic else None,
         "bow_noise": _u(rng, 0.01, 0.04) if acoustic else 0.0,
         "chorus_cents": 0.0 if acoustic else _u(rng, 4.0, 10.0),
         "jitter_cents": _u(rng, 2.0, 5.0) if acoustic else 0.0,
@@ -298,11 +259,8 @@ def _string(rng: np.random.Generator, source: str) -> dict[str, Any]:
 
 def _synth_lead(rng: np.random.Generator, source: str) -> dict[str, Any]:
     return {
-        "voices": int(rng.integers(1, 4)),
-        "detune_cents": _u(rng, 3.0, 15.0),
-        "square_mix": _u(rng, 0.0, 1.0),
-        "cutoff": _log_u(rng, 3.0, 14.0),
-        "q": _u(rng, 0.7, 4.0),
+        "voices": int(rng.integers(1, 4)), "detune_cents": _u(rng, 3.0, 15.0),
+        "square_mix": _u(rng, 0.0, 1.0), "cutoff": _log_u(rng, 3.0, 14.0), "q": _u(rng, 0.7, 4.0),
         **_held_envelope(rng, (0.003, 0.05), (0.02, 0.6), plucky=0.2),
     }
 
@@ -321,23 +279,13 @@ def _vocal(rng: np.random.Generator, source: str) -> dict[str, Any]:
 
 
 TIMBRE_SAMPLERS: dict[str, Callable[[np.random.Generator, str], dict[str, Any]]] = {
-    "bass": _bass,
-    "brass": _brass,
-    "flute": _flute,
-    "guitar": _guitar,
-    "keyboard": _keyboard,
-    "mallet": _mallet,
-    "organ": _organ,
-    "reed": _reed,
-    "string": _string,
-    "synth_lead": _synth_lead,
+    "bass": _bass, "brass": _brass, "flute": _flute, "guitar": _guitar, "keyboard": _keyboard,
+    "mallet": _mallet, "organ": _organ, "reed": _reed, "string": _string, "synth_lead": _synth_lead,
     "vocal": _vocal,
 }
 
 _FX_PROBABILITY = {  # (distortion, tremolo) by source
-    "acoustic": (0.03, 0.04),
-    "electronic": (0.2, 0.12),
-    "synthetic": (0.25, 0.15),
+    "acoustic": (0.03, 0.04), "electronic": (0.2, 0.12), "synthetic": (0.25, 0.15),
 }
 _CLICK_FAMILIES = {"organ": 0.4, "bass": 0.3, "synth_lead": 0.15}
 
@@ -352,20 +300,15 @@ def _sample_effects(rng: np.random.Generator, family: str, source: str) -> Effec
         trem = (bpm / 60.0 * division, _u(rng, 0.3, 0.7))
     reverb = None
     if rng.random() < 0.3:
-        reverb = (
-            _log_u(rng, 0.4, 2.0),
-            _u(rng, 0.2, 0.45),
-            _u(rng, 2500.0, 6000.0),
-            int(rng.integers(2**31)),
-        )
+        reverb = (_log_u(rng, 0.4, 2.0), _u(rng, 0.2, 0.45), _u(rng, 2500.0, 6000.0),
+                  int(rng.integers(2**31)))
     swell = (_u(rng, 0.8, 2.0), _u(rng, 0.25, 0.6), _u(rng, 0.08, 0.2)) if rng.random() < 0.1 else None
     multiphonic = None
     if held and rng.random() < 0.05:
         multiphonic = (float(rng.choice([2.32, 2.68, 3.32, 3.68])), _u(rng, 0.1, 0.2))
     click = _u(rng, 0.15, 0.4) if rng.random() < _CLICK_FAMILIES.get(family, 0.0) else 0.0
-    return Effects(
-        drive=drive, tremolo=trem, reverb=reverb, swell=swell, multiphonic=multiphonic, click=click
-    )
+    return Effects(drive=drive, tremolo=trem, reverb=reverb, swell=swell, multiphonic=multiphonic,
+                   click=click)
 
 
 def sample_instrument(seed: int, inst_id: int, family: str, source: str, index: int) -> Instrument:
@@ -376,12 +319,8 @@ def sample_instrument(seed: int, inst_id: int, family: str, source: str, index: 
     lo, hi = FAMILY_SPECS[family].pitch_range
     trim_lo, trim_hi = (int(x) for x in rng.integers(0, 5, 2))
     return Instrument(
-        inst_id=inst_id,
-        family=family,
-        source=source,
-        index=index,
-        brightness=_u(rng, 0.0, 1.0),
-        gain=_u(rng, 0.7, 1.0),
+        inst_id=inst_id, family=family, source=source, index=index,
+        brightness=_u(rng, 0.0, 1.0), gain=_u(rng, 0.7, 1.0),
         pitch_range=(lo + trim_lo, hi - trim_hi),
         timbre=TIMBRE_SAMPLERS[family](rng, source),
         effects=_sample_effects(rng, family, source),
@@ -400,11 +339,7 @@ def assign_sources(seed: int, family: str, count: int) -> list[str]:
 
 
 def note_grid(
-    inst: Instrument,
-    seed: int,
-    sample_rate: int,
-    pitch_step: int,
-    velocities: Sequence[int],
+    inst: Instrument, seed: int, sample_rate: int, pitch_step: int, velocities: Sequence[int],
     cell_dropout: float,
 ) -> list[tuple[int, int]]:
     """``(pitch, velocity)`` cells of ``inst``: every ``pitch_step`` semitones of its range (random

@@ -32,9 +32,8 @@ def _impulse_response(sr: int, rt60: float, damping: float, ir_seed: int) -> np.
     return ir
 
 
-def render_note(
-    inst: Instrument, pitch: int, velocity: int, *, seed: int, sample_rate: int, note_seconds: float
-) -> np.ndarray:
+def render_note(inst: Instrument, pitch: int, velocity: int, *, seed: int, sample_rate: int,
+                note_seconds: float) -> np.ndarray:
     """One note of ``inst`` as float32 ``[T]`` in (-1, 1), ``T = round(note_seconds * sample_rate)``."""
     f0 = dsp.midi_to_hz(pitch)
     if f0 > dsp.partial_limit(sample_rate):
@@ -44,15 +43,8 @@ def render_note(
     vel = velocity / 127
     fx = inst.effects
     ctx = NoteContext(
-        f0=f0,
-        vel=vel,
-        brightness=inst.brightness,
-        source=inst.source,
-        sr=sample_rate,
-        n=n,
-        hold=HOLD_FRACTION * note_seconds,
-        t=t,
-        rng=rng_for(seed, DOMAIN_NOTE, inst.inst_id, pitch, velocity),
+        f0=f0, vel=vel, brightness=inst.brightness, source=inst.source, sr=sample_rate, n=n,
+        hold=HOLD_FRACTION * note_seconds, t=t, rng=rng_for(seed, DOMAIN_NOTE, inst.inst_id, pitch, velocity),
         multiphonic=fx.multiphonic,
     )
     x = FAMILY_RENDERERS[inst.family](ctx, inst.timbre).astype(np.float32)
