@@ -1,0 +1,71 @@
+"""Autoregressive decoding over MusicGen's delay pattern, with a KV cache and batched CFG.
+
+One forward pass per step over ``[conditional; null]`` rows (the null rows replace every condition,
+CLAP included, by its learned null embedding); each step feeds only the new tokens, attending to the
+cached keys and values of the previous ones. Steps where the delay pattern has no code are forced to
+the special token, so the sequence reverts to ``[B, K, T]`` codes exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from instrumentgen.generate.sampling import SamplingSettings, guide, sample
+from instrumentgen.lm.conditioners import CONDITIONS, Conditions
+from instrumentgen.lm.model import CodecLM
+from instrumentgen.lm.pattern import DelayPattern
+
+
+def condition_tokens(model: CodecLM, cond: Conditions, guided: bool) -> torch.Tensor:
+    """``[B, C, d]`` condition tokens, or ``[2B, C, d]`` = ``[conditional; null]`` when guided."""
+    tokens = model.encode_conditions(cond.with_drop(None))
+    if not guided:
+        return tokens
+    null = model.encode_conditions(cond.with_drop(torch.ones(len(cond), len(CONDITIONS), dtype=torch.bool)))
+    return torch.cat([tokens, null])
+
+
+@torch.no_grad()
+def generate_ar(
+    model: CodecLM,
+    cond: Conditions,
+    n_frames: int,
+    settings: SamplingSettings,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+) -> torch.Tensor:
+    """Codes ``[B, K, n_frames]`` for the ``B`` conditions of ``cond`` (model in eval mode).
+
+    ``use_cache=False`` recomputes the whole prefix at every step (a reference for tests).
+    """
+    cfg = model.config
+    if cfg.objective != "ar":
+        raise ValueError(
+            f"generate_ar needs an AR model, this one was trained with objective {cfg.objective!r}"
+        )
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= cfg.max_frames:
+        raise ValueError(f"n_frames must be an int in 1..{cfg.max_frames} (lm.max_frames), got {n_frames!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    cond = cond.to(device)
+    b, k = len(cond), cfg.n_codebooks
+    pattern = DelayPattern(k, cfg.special_token)
+    steps = pattern.sequence_length(n_frames)
+    valid = pattern.valid_mask(n_frames, device=device)  # [K, S]
+    tokens = condition_tokens(model, cond, settings.guided)
+    rows = tokens.shape[0]
+    seq = torch.full((b, k, steps + 1), cfg.special_token, dtype=torch.long, device=device)  # start + S
+    cache = None
+    for s in range(steps):
+        if use_cache:
+            inputs = seq[:, :, s : s + 1]
+            out = model(inputs.repeat(rows // b, 1, 1), tokens, cache)
+            cache = out.cache
+        else:
+            out = model(seq[:, :, : s + 1].repeat(rows // b, 1, 1), tokens)
+        logits = out.logits[:, :, -1]  # [rows, K, card]
+        if settings.guided:
+            logits = guide(logits[:b], logits[b:], settings.cfg_coef)
+        nxt = sample(logits, settings, generator)  # [B, K]
+        seq[:, :, s + 1] = torch.where(valid[:, s][None], nxt, torch.full_like(nxt, cfg.special_token))
+    return pattern.revert(seq[:, :, 1:])

@@ -1,0 +1,65 @@
+"""Token sampling shared by the decoders: classifier-free guidance, temperature, top-k, top-p.
+
+All draws come from an explicit ``torch.Generator``, so a seed fixes the whole sampling trajectory
+(the paper fixes its sampler seed so that every variant follows the same random path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """temperature 0 (or top_k 1) is greedy; top_k 0 and top_p 0 disable those filters; cfg_coef 1
+    is plain conditional decoding (no null branch is computed)."""
+
+    temperature: float = 1.0
+    top_k: int = 250
+    top_p: float = 0.0
+    cfg_coef: float = 3.0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ValueError(f"top_k must be an int >= 0, got {self.top_k!r}")
+        if not 0.0 <= self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in [0, 1], got {self.top_p}")
+        if self.cfg_coef < 0:
+            raise ValueError(f"cfg_coef must be >= 0, got {self.cfg_coef}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0 or self.top_k == 1
+
+    @property
+    def guided(self) -> bool:
+        return self.cfg_coef != 1.0
+
+
+def guide(cond_logits: torch.Tensor, null_logits: torch.Tensor, coef: float) -> torch.Tensor:
+    """Classifier-free guidance ``coef * cond + (1 - coef) * null`` (= cond exactly when coef is 1)."""
+    return cond_logits * coef + null_logits * (1.0 - coef)
+
+
+def sample(
+    logits: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Draw one token per row of ``logits`` ``[..., card]`` → ``[...]`` long."""
+    if settings.greedy:
+        return logits.argmax(dim=-1)
+    shape = logits.shape[:-1]
+    logits = logits.reshape(-1, logits.shape[-1]).float() / settings.temperature
+    if 0 < settings.top_k < logits.shape[-1]:
+        kth = logits.topk(settings.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if 0 < settings.top_p < 1:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cumulative - sorted_logits.softmax(dim=-1) > settings.top_p  # keep the token crossing top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).view(shape)
