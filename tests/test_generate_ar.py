@@ -5,50 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from lm_fixtures import CARD, conditions, tiny_model
 
 from instrumentgen.generate.ar import generate_ar
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample
-from instrumentgen.lm.conditioners import Conditions
-from instrumentgen.lm.config import LMConfig
-from instrumentgen.lm.model import CodecLM
-
-CARD = 16
-
-
-def tiny_model(objective: str = "ar", seed: int = 0) -> CodecLM:
-    """A small random model with large enough weights that its logits depend on the inputs."""
-    torch.manual_seed(seed)
-    cfg = LMConfig(
-        dim=32,
-        n_layers=2,
-        n_heads=2,
-        codebook_size=CARD,
-        clap_dim=8,
-        clap_n_q=2,
-        clap_bins=8,
-        category_dim=4,
-        max_frames=24,
-        objective=objective,
-    )
-    model = CodecLM(cfg)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear | torch.nn.Embedding):
-                module.weight.normal_(0, 0.3)
-        model.conditions.null.normal_(0, 1.0)
-    model.conditions.initialize_clap(torch.randn(40, 8), torch.Generator().manual_seed(0))
-    return model.eval()
-
-
-def conditions(batch: int, seed: int = 1) -> Conditions:
-    g = torch.Generator().manual_seed(seed)
-    return Conditions(
-        pitch=torch.randint(0, 88, (batch,), generator=g),
-        velocity=torch.randint(0, 5, (batch,), generator=g),
-        family=torch.randint(0, 11, (batch,), generator=g),
-        source=torch.randint(0, 3, (batch,), generator=g),
-        clap=torch.randn(batch, 8, generator=g),
-    )
 
 
 @pytest.mark.parametrize("cfg_coef", [1.0, 3.0])
@@ -115,7 +75,9 @@ def test_top_k_and_top_p_keep_only_the_allowed_tokens():
     g = torch.Generator().manual_seed(0)
     drawn = sample(logits, SamplingSettings(top_k=2, cfg_coef=1.0), g)
     assert set(drawn.tolist()) == {0, 1}
-    probs = logits[0].softmax(-1).tolist()  # top-p 0.8: token 0 (0.71) alone is below 0.8, so tokens 0 and 1 stay
+    probs = (
+        logits[0].softmax(-1).tolist()
+    )  # top-p 0.8: token 0 (0.71) alone is below 0.8, so tokens 0 and 1 stay
     assert probs[0] < 0.8 < probs[0] + probs[1]
     drawn = sample(logits, SamplingSettings(top_k=0, top_p=0.8, cfg_coef=1.0), g)
     assert set(drawn.tolist()) == {0, 1}
