@@ -89,7 +89,7 @@ def test_top_k_and_top_p_keep_only_the_allowed_tokens():
 
 
 def test_bad_requests_are_refused():
-    with pytest.raises(ValueError, match="objective 'magnet'"):
+    with pytest.raises(ValueError, match="objective 'ar', not 'magnet'"):
         generate_ar(tiny_model("magnet"), conditions(1), 5, SamplingSettings())
     with pytest.raises(ValueError, match=r"1\.\.24"):
         generate_ar(tiny_model(), conditions(1), 25, SamplingSettings())

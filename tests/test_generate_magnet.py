@@ -84,7 +84,7 @@ def test_same_seed_same_codes():
 
 
 def test_bad_requests_are_refused():
-    with pytest.raises(ValueError, match="objective 'ar'"):
+    with pytest.raises(ValueError, match="objective 'magnet', not 'ar'"):
         generate_magnet(tiny_model("ar"), conditions(1), 5)
     with pytest.raises(ValueError, match="one count per codebook"):
         generate_magnet(tiny_model("magnet"), conditions(1), 5, MagnetSettings(steps=(3, 3)))

@@ -16,6 +16,20 @@ from instrumentgen.lm.model import CodecLM
 from instrumentgen.lm.pattern import DelayPattern
 
 
+def prepare(model: CodecLM, cond: Conditions, n_frames: int, objective: str) -> Conditions:
+    """Check a decoding request (model objective, frame count) and put the model in eval mode; returns
+    ``cond`` on the model's device."""
+    cfg = model.config
+    if cfg.objective != objective:
+        raise ValueError(
+            f"this decoder needs a model trained with objective {objective!r}, not {cfg.objective!r}"
+        )
+    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= cfg.max_frames:
+        raise ValueError(f"n_frames must be an int in 1..{cfg.max_frames} (lm.max_frames), got {n_frames!r}")
+    model.eval()
+    return cond.to(next(model.parameters()).device)
+
+
 def condition_tokens(model: CodecLM, cond: Conditions, guided: bool) -> torch.Tensor:
     """``[B, C, d]`` condition tokens, or ``[2B, C, d]`` = ``[conditional; null]`` when guided."""
     tokens = model.encode_conditions(cond.with_drop(None))
@@ -39,15 +53,8 @@ def generate_ar(
     ``use_cache=False`` recomputes the whole prefix at every step (a reference for tests).
     """
     cfg = model.config
-    if cfg.objective != "ar":
-        raise ValueError(
-            f"generate_ar needs an AR model, this one was trained with objective {cfg.objective!r}"
-        )
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= cfg.max_frames:
-        raise ValueError(f"n_frames must be an int in 1..{cfg.max_frames} (lm.max_frames), got {n_frames!r}")
-    model.eval()
-    device = next(model.parameters()).device
-    cond = cond.to(device)
+    cond = prepare(model, cond, n_frames, "ar")
+    device = cond.pitch.device
     b, k = len(cond), cfg.n_codebooks
     pattern = DelayPattern(k, cfg.special_token)
     steps = pattern.sequence_length(n_frames)

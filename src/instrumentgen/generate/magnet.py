@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from instrumentgen.generate.ar import condition_tokens
+from instrumentgen.generate.ar import condition_tokens, prepare
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample
 from instrumentgen.lm.conditioners import Conditions
 from instrumentgen.lm.model import CodecLM
@@ -62,19 +62,12 @@ def generate_magnet(
     passes, each over the ``[conditional; null]`` rows."""
     settings = settings or MagnetSettings()
     cfg = model.config
-    if cfg.objective != "magnet":
-        raise ValueError(
-            f"generate_magnet needs a MAGNeT model, this one was trained with objective {cfg.objective!r}"
-        )
     if len(settings.steps) != cfg.n_codebooks:
         raise ValueError(
             f"MAGNeT steps {settings.steps} must give one count per codebook ({cfg.n_codebooks})"
         )
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= cfg.max_frames:
-        raise ValueError(f"n_frames must be an int in 1..{cfg.max_frames} (lm.max_frames), got {n_frames!r}")
-    model.eval()
-    device = next(model.parameters()).device
-    cond = cond.to(device)
+    cond = prepare(model, cond, n_frames, "magnet")
+    device = cond.pitch.device
     b = len(cond)
     tokens_cond = condition_tokens(model, cond, guided=True)
     codes = torch.full((b, cfg.n_codebooks, n_frames), cfg.mask_token, dtype=torch.long, device=device)
