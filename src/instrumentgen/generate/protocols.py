@@ -1,0 +1,84 @@
+"""The two generation protocols of the paper (Section 4) as plans: one row per note to generate.
+
+- **S2I** (sample to instrument): for each test instrument, one query note drawn with a seeded
+  generator; its CLAP *audio* embedding conditions the generation of every (pitch, velocity) cell the
+  instrument has (the query cell included), so generated and ground-truth instruments have the same
+  cells.
+- **T2I** (text to instrument): each prompt's CLAP *text* embedding conditions the full grid of pitches
+  x velocities.
+
+Family and source are not known at inference (paper Section 2.3), so both protocols leave them to
+their null embeddings (``drop_family``/``drop_source``).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from instrumentgen.nsynth.metadata import PIANO_MAX, PIANO_MIN, VELOCITIES
+
+PLAN_COLUMNS = ["instrument", "pitch", "velocity", "clap_source", "clap_row", "query_note"]
+
+
+def check_grid(pitches, velocities) -> tuple[list[int], list[int]]:
+    """Validated, sorted, de-duplicated grid; errors name a value outside 21..108 x {25, 50, 75, 100, 127}."""
+    pitches = sorted({int(p) for p in pitches})
+    velocities = sorted({int(v) for v in velocities})
+    if not pitches or not velocities:
+        raise ValueError(f"the grid needs at least one pitch and one velocity, got {pitches} x {velocities}")
+    bad = [p for p in pitches if not PIANO_MIN <= p <= PIANO_MAX]
+    if bad:
+        raise ValueError(f"pitch {bad[0]} is outside the 88 keys (MIDI {PIANO_MIN}..{PIANO_MAX})")
+    bad = [v for v in velocities if v not in VELOCITIES]
+    if bad:
+        raise ValueError(f"velocity {bad[0]} is not one of {list(VELOCITIES)}")
+    return pitches, velocities
+
+
+def query_row(instrument: str, rows: np.ndarray, seed: int) -> int:
+    """The seeded query note of ``instrument`` among its ``rows``: depends only on (seed, instrument name),
+    so adding or removing other instruments does not change it."""
+    rng = np.random.default_rng([seed, zlib.crc32(instrument.encode())])
+    return int(rows[rng.integers(len(rows))])
+
+
+def s2i_plan(notes: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One row per note of every instrument in ``notes`` (columns ``instrument_str``, ``pitch``,
+    ``velocity``, ``note_str``; row order = the CLAP audio cache's), conditioned on that instrument's
+    query note (``clap_row`` indexes the CLAP audio cache)."""
+    if notes.empty:
+        raise ValueError("S2I needs test notes, got an empty table")
+    frames = []
+    for instrument, group in notes.groupby("instrument_str", sort=True):
+        rows = group.index.to_numpy()
+        query = query_row(str(instrument), rows, seed)
+        cells = group[["pitch", "velocity"]].drop_duplicates().sort_values(["pitch", "velocity"])
+        frames.append(
+            cells.assign(
+                instrument=instrument,
+                clap_source="audio",
+                clap_row=query,
+                query_note=notes.at[query, "note_str"],
+            )
+        )
+    plan = pd.concat(frames, ignore_index=True)[PLAN_COLUMNS]
+    return plan.assign(drop_family=True, drop_source=True)
+
+
+def t2i_plan(prompts: pd.DataFrame, pitches, velocities) -> pd.DataFrame:
+    """One row per (prompt, pitch, velocity); ``clap_row`` indexes the prompts' CLAP text cache."""
+    if prompts.empty:
+        raise ValueError("T2I needs prompts, got an empty table")
+    pitches, velocities = check_grid(pitches, velocities)
+    grid = pd.MultiIndex.from_product([pitches, velocities], names=["pitch", "velocity"]).to_frame(
+        index=False
+    )
+    frames = [
+        grid.assign(instrument=str(prompt_id), clap_source="text", clap_row=int(i), query_note="")
+        for i, prompt_id in enumerate(prompts["id"])
+    ]
+    plan = pd.concat(frames, ignore_index=True)[PLAN_COLUMNS]
+    return plan.assign(drop_family=True, drop_source=True)
