@@ -82,8 +82,13 @@ def loaded_code_digest(package_dir: Path = PACKAGE_DIR) -> str:
     that actually ran (for resume fingerprints; call it after the models are loaded)."""
     package_dir = Path(package_dir).resolve()
     loaded = (Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None))
-    files = sorted({f for f in loaded if f.is_relative_to(package_dir)})
+    return source_digest([f for f in loaded if f.is_relative_to(package_dir)], package_dir)
+
+
+def source_digest(files, package_dir: Path = PACKAGE_DIR) -> str:
+    """SHA-256 over the names (relative to ``package_dir``) and contents of the source ``files``."""
+    package_dir = Path(package_dir).resolve()
     h = hashlib.sha256()
-    for f in files:
+    for f in sorted({Path(f).resolve() for f in files}):
         h.update(str(f.relative_to(package_dir)).encode() + b"\0" + f.read_bytes())
     return h.hexdigest()

@@ -27,7 +27,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from instrumentgen.atomic import write_json_atomic, write_text_atomic
-from instrumentgen.codedeps import PACKAGE_DIR, module_files
+from instrumentgen.codedeps import PACKAGE_DIR, module_files, source_digest
+from instrumentgen.download import sha256_file
 from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.losses import LossOutput, ar_loss, magnet_loss
 from instrumentgen.lm.magnet import MagnetMask, sample_magnet_mask
@@ -105,20 +106,9 @@ def setup_distributed() -> Distributed:
     return Distributed(rank, world, device)
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def training_code_digest() -> str:
     """SHA-256 over the package modules that training runs (``train.loop`` and what it imports)."""
-    h = hashlib.sha256()
-    for path in module_files("train/loop.py", package_dir=PACKAGE_DIR):
-        h.update(str(Path(path).relative_to(PACKAGE_DIR)).encode() + b"\0" + Path(path).read_bytes())
-    return h.hexdigest()
+    return source_digest(module_files("train/loop.py", package_dir=PACKAGE_DIR))
 
 
 def fingerprint(run: TrainRun, config: LMConfig) -> str:
@@ -132,7 +122,7 @@ def fingerprint(run: TrainRun, config: LMConfig) -> str:
         "config": config.to_dict(),
         "settings": run.settings.trajectory(),
         "seed": run.seed,
-        "data": {str(p): file_digest(p) for p in files},
+        "data": {str(p): sha256_file(p) for p in files},
         "code": training_code_digest(),
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
