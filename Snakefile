@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/generate.smk"
 
 
 rule all:
@@ -23,3 +24,4 @@ rule all:
         rules.data.input,
         rules.features.input,
         rules.train.input,
+        rules.generate.input,

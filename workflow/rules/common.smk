@@ -27,6 +27,8 @@ if "train" not in SPLITS:
     raise WorkflowError(f"data.splits = {SPLITS} must include 'train' (models and references learn from it)")
 if "valid" not in SPLITS:
     raise WorkflowError(f"data.splits = {SPLITS} must include 'valid' (the language model's validation loss)")
+if "test" not in SPLITS:
+    raise WorkflowError(f"data.splits = {SPLITS} must include 'test' (S2I generation queries its instruments)")
 ENV = "../envs/instrumentgen.yaml"  # conda equivalent of `make setup`
 
 envvars:
@@ -160,3 +162,42 @@ def reference_args(wildcards, input):
     if "train_reference" not in input.keys():
         return ""
     return f"--train-reference {input.train_reference} --valid-reference {input.valid_reference}"
+
+
+# ---------------------------------------------------------------- generation (generate.smk)
+TASKS = ["s2i", "t2i"]
+
+wildcard_constraints:
+    task="|".join(TASKS),
+
+
+GEN = P["generate"]
+DECODING_JSON = json.dumps({"sampling": GEN["sampling"], "magnet": GEN["magnet"]}, sort_keys=True)
+T2I_GRID_JSON = json.dumps(
+    {
+        "pitches": list(range(GEN["grid"]["pitch_min"], GEN["grid"]["pitch_max"] + 1, GEN["grid"]["pitch_step"])),
+        "velocities": sorted(GEN["grid"]["velocities"]),
+    }
+)
+if GEN["grid"]["pitch_min"] > GEN["grid"]["pitch_max"]:
+    raise WorkflowError(
+        f"generate.grid.pitch_min {GEN['grid']['pitch_min']} > pitch_max {GEN['grid']['pitch_max']}"
+    )
+# Generation runs the LM and the codec decoder: on a GPU for the paper, on the CPU offline.
+GPU_GENERATION = int(P["codec"]["kind"] == "dac")
+GEN_THREADS = GEN["threads"] or 16
+
+
+def generation_inputs(wildcards):
+    """What one (variant, task) generation reads: the model, the codec, the CLAP cache of its task."""
+    clap = (
+        f"{DATA}/features/clap_audio/test.parquet"
+        if wildcards.task == "s2i"
+        else f"{DATA}/features/clap_text/prompts.parquet"
+    )
+    return {"model": f"{DATA}/lm/{wildcards.variant}.pt", "codec": codec_model(), "clap": clap}
+
+
+def task_args(wildcards):
+    """``--grid`` for T2I (the S2I cells come from the test instruments)."""
+    return f"--grid '{T2I_GRID_JSON}'" if wildcards.task == "t2i" else ""

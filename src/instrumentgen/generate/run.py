@@ -24,6 +24,7 @@ from instrumentgen.generate.magnet import MagnetSettings, generate_magnet
 from instrumentgen.generate.sampling import SamplingSettings
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categories
 from instrumentgen.lm.model import CodecLM
+from instrumentgen.progress import progress_bar
 
 MANIFEST_COLUMNS = [
     "instrument",
@@ -112,9 +113,10 @@ def generate_plan(
     seed: int,
     decoder: Decoder | None = None,
     batch_size: int = 64,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Generate every plan row; WAVs go to ``out_dir/<instrument>/<instrument>-<pitch>-<velocity>.wav``.
-    Returns the manifest (one row per note, ``MANIFEST_COLUMNS``)."""
+    Returns the manifest (one row per note, ``MANIFEST_COLUMNS``); ``progress`` shows a bar (notes)."""
     decoder = decoder or Decoder()
     if n_frames > model.config.max_frames:
         raise ValueError(
@@ -122,6 +124,7 @@ def generate_plan(
         )
     device = next(model.parameters()).device
     rows = []
+    bar = progress_bar(total=len(plan), desc="generate", unit="note", disable=not progress)
     for instrument, group in plan.groupby("instrument", sort=True):
         inst_seed = instrument_seed(seed, str(instrument))
         generator = torch.Generator(device=device).manual_seed(inst_seed)
@@ -151,4 +154,6 @@ def generate_plan(
                         gain,
                     ]
                 )
+            bar.update(len(chunk))
+    bar.close()
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)

@@ -1,0 +1,3 @@
+from instrumentgen.generate.cli import main
+
+main()

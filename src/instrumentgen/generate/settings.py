@@ -1,0 +1,40 @@
+"""Decoding settings from parameters (params.yaml ``generate``): a :class:`~.run.Decoder` from a dict.
+
+``{"sampling": {temperature, top_k, top_p, cfg_coef}, "magnet": {steps, temperature, top_p, cfg_max,
+cfg_min, span_length}}``; missing keys keep the defaults of :class:`SamplingSettings` and
+:class:`MagnetSettings`, an unknown key is an error that names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from instrumentgen.generate.magnet import MagnetSettings
+from instrumentgen.generate.run import Decoder
+from instrumentgen.generate.sampling import SamplingSettings
+
+
+def _build(cls: type, values: dict[str, Any], where: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} must be a mapping, got {values!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    values = dict(values)
+    if "steps" in values:
+        values["steps"] = tuple(values["steps"])
+    return cls(**values)
+
+
+def decoder_from_dict(settings: dict[str, Any] | None) -> Decoder:
+    """The :class:`Decoder` described by ``settings`` (see module doc)."""
+    settings = dict(settings or {})
+    unknown = sorted(set(settings) - {"sampling", "magnet"})
+    if unknown:
+        raise ValueError(f"unknown decoding section {unknown[0]!r}; known: magnet, sampling")
+    return Decoder(
+        sampling=_build(SamplingSettings, settings.get("sampling", {}), "sampling"),
+        magnet=_build(MagnetSettings, settings.get("magnet", {}), "magnet"),
+    )

@@ -1,0 +1,94 @@
+# Generate phase (paper Section 4): every variant generates instruments from audio prompts (S2I: one
+# seeded query note per test instrument conditions all of that instrument's cells) and from text
+# prompts (T2I: each prompt over the grid of params generate.grid); each instrument is exported as a
+# playable folder (WAVs, SFZ, SF2, a MIDI demo rendered with FluidSynth), and the pitch of every
+# generated note is checked against the requested one.
+
+
+rule generate:
+    input:
+        expand(f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet", variant=VARIANTS, task=TASKS),
+        expand(f"{DATA}/instruments/{{variant}}/{{task}}/index.json", variant=VARIANTS, task=TASKS),
+        f"{RESULTS}/generate/pitch_accuracy.csv",
+
+
+rule generate_instruments:
+    input:
+        unpack(generation_inputs),
+        code=code("generate/cli.py", exclude=UNUSED_ENCODER_CODE),
+    output:
+        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
+        audio=directory(f"{DATA}/generated/{{variant}}/{{task}}/audio"),
+    params:
+        decoding=DECODING_JSON,
+        task_args=task_args,
+        seed=P["seed"],
+        note_seconds=P["data"]["note_seconds"],
+        batch_size=GEN["batch_size"],
+    threads: GEN_THREADS
+    resources:
+        gpu=GPU_GENERATION,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/generate_{{variant}}_{{task}}.log",
+    shell:
+        "python -m instrumentgen.generate --task {wildcards.task} --model {input.model} --codec {input.codec}"
+        " --clap-cache {input.clap} {params.task_args} --note-seconds {params.note_seconds}"
+        " --seed {params.seed} --decoding {params.decoding:q} --batch-size {params.batch_size}"
+        " --threads {threads}"
+        " --out-dir {output.audio} --manifest {output.manifest} > {log} 2>&1"
+
+
+rule export_instruments:
+    input:
+        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
+        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        code=code("export/cli.py"),
+    output:
+        folder=directory(f"{DATA}/instruments/{{variant}}/{{task}}/instruments"),
+        index=f"{DATA}/instruments/{{variant}}/{{task}}/index.json",
+    conda:
+        ENV
+    log:
+        f"{LOGS}/export_{{variant}}_{{task}}.log",
+    shell:
+        "python -m instrumentgen.export --manifest {input.manifest} --out-dir {output.folder}"
+        " --index {output.index} > {log} 2>&1"
+
+
+rule pitch_accuracy:
+    input:
+        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
+        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        code=code("metrics/pitch.py"),
+    output:
+        f"{RESULTS}/generate/{{variant}}/{{task}}/pitch.json",
+    params:
+        max_notes=GEN["pitch_max_notes"],
+        seed=P["seed"],
+    threads: 2
+    conda:
+        ENV
+    log:
+        f"{LOGS}/pitch_accuracy_{{variant}}_{{task}}.log",
+    shell:
+        "python -m instrumentgen.metrics.pitch --manifest {input.manifest} --out {output}"
+        " --max-notes {params.max_notes} --seed {params.seed} --workers {threads} > {log} 2>&1"
+
+
+rule pitch_summary:
+    input:
+        reports=expand(f"{RESULTS}/generate/{{variant}}/{{task}}/pitch.json", variant=VARIANTS, task=TASKS),
+        code=code("metrics/pitch_summary.py"),
+    output:
+        table=report(f"{RESULTS}/generate/pitch_accuracy.csv", caption="../report/pitch_accuracy.rst", category="Generation"),
+        json=f"{RESULTS}/generate/pitch_accuracy.json",
+        figure=report(f"{RESULTS}/generate/pitch_accuracy.png", caption="../report/pitch_accuracy.rst", category="Generation"),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/pitch_summary.log",
+    shell:
+        "python -m instrumentgen.metrics.pitch_summary --reports {input.reports} --table {output.table}"
+        " --json {output.json} --figure {output.figure} > {log} 2>&1"
