@@ -10,9 +10,20 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup demo test run lint bench bench-encoders bench-train lock clean-venv
+.PHONY: setup system-deps demo test run lint bench bench-encoders bench-train lock clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
+
+# FluidSynth (Debian package `fluidsynth`) renders the exported instruments' demos, and the export
+# tests run it: installed with apt-get when missing (as root, e.g. CI on a bare machine).
+system-deps:
+	@command -v fluidsynth >/dev/null || { \
+	  echo "fluidsynth not found: installing the Debian package 'fluidsynth'"; \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update \
+	    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth; } \
+	  || { echo "error: could not install FluidSynth (needs root and apt-get); install the package 'fluidsynth'" \
+	       "yourself (Debian/Ubuntu: sudo apt-get install fluidsynth; macOS: brew install fluid-synth)" \
+	       "and rerun make"; exit 1; }; }
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install CPython 3.11 or pass PYTHON=..."; exit 1; }

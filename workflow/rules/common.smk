@@ -2,9 +2,9 @@
 import json
 import os
 import sys
-import urllib.parse
 from pathlib import Path
 
+from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 
@@ -78,23 +78,18 @@ def store_prefix(wildcards, input):
 
 
 def weights_file(source):
-    """Where a pretrained weights file goes: ``weights_dir`` + the file name of its ``url``
-    (the name the download code derives too)."""
-    return f"{source['weights_dir']}/{os.path.basename(urllib.parse.urlparse(source['url']).path)}"
+    """Where a pretrained weights file goes (see instrumentgen.artifacts)."""
+    return artifacts.weights_file(source)
 
 
 def codec_model():
     """The codec file: pretrained DAC weights (paper) or the fitted offline codec."""
-    if P["codec"]["kind"] == "dac":
-        return weights_file(P["codec"]["dac"])
-    return f"{DATA}/models/codec.npz"
+    return artifacts.codec_file(P)
 
 
 def clap_model():
     """The CLAP file: the LAION-CLAP checkpoint (paper) or the small offline CLAP."""
-    if P["clap"]["kind"] == "laion":
-        return weights_file(P["clap"]["laion"])
-    return f"{DATA}/models/clap.npz"
+    return artifacts.clap_file(P)
 
 
 def encoder_reports():

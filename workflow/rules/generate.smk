@@ -83,7 +83,7 @@ rule pitch_summary:
         code=code("metrics/pitch_summary.py"),
     output:
         table=report(f"{RESULTS}/generate/pitch_accuracy.csv", caption="../report/pitch_accuracy.rst", category="Generation"),
-        json=f"{RESULTS}/generate/pitch_accuracy.json",
+        json=f"{RESULTS}/metrics/pitch_accuracy.json",  # DVC metrics (outside the generate outs)
         figure=report(f"{RESULTS}/generate/pitch_accuracy.png", caption="../report/pitch_accuracy.rst", category="Generation"),
     conda:
         ENV

@@ -3,7 +3,8 @@
     python -m instrumentgen.generate --task s2i --model data/<p>/lm/baseline.pt --codec CODEC \\
         --clap-cache data/<p>/features/clap_audio/test.parquet --note-seconds 4.0 --seed 1234 \\
         --decoding '{"sampling": {...}, "magnet": {...}}' --out-dir DIR/audio --manifest DIR/manifest.parquet
-    python -m instrumentgen.generate --task t2i ... --clap-cache data/<p>/features/clap_text/prompts.parquet \\
+    python -m instrumentgen.generate --task t2i ... \\
+        --clap-cache data/<p>/features/clap_text/prompts.parquet \\
         --grid '{"pitches": [21, ..., 108], "velocities": [25, 50, 75, 100, 127]}'
 
 S2I takes every instrument of the CLAP audio cache (its rows are the notes; each instrument's seeded
@@ -23,13 +24,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
-from instrumentgen.atomic import atomic_path
 from instrumentgen.codec.loading import load_codec
 from instrumentgen.features.cache import read_features
+from instrumentgen.generate.manifest import write_manifest
 from instrumentgen.generate.protocols import s2i_plan, t2i_plan
 from instrumentgen.generate.run import frames_for, generate_plan
 from instrumentgen.generate.settings import decoder_from_dict
@@ -44,12 +43,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--model", type=Path, required=True, help="trained LM file (data/<p>/lm/<variant>.pt)")
     p.add_argument("--codec", type=Path, required=True, help="codec file (.npz fitted, .pth DAC)")
-    p.add_argument("--clap-cache", type=Path, required=True,
-                   help="S2I: CLAP audio cache of the test split; T2I: CLAP text cache of the prompts")
-    p.add_argument("--grid", default=None, help="T2I: JSON {\"pitches\": [...], \"velocities\": [...]}")
+    p.add_argument(
+        "--clap-cache",
+        type=Path,
+        required=True,
+        help="S2I: CLAP audio cache of the test split; T2I: CLAP text cache of the prompts",
+    )
+    p.add_argument("--grid", default=None, help='T2I: JSON {"pitches": [...], "velocities": [...]}')
     p.add_argument("--note-seconds", type=float, required=True)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--decoding", default="{}", help="JSON {\"sampling\": {...}, \"magnet\": {...}}")
+    p.add_argument("--decoding", default="{}", help='JSON {"sampling": {...}, "magnet": {...}}')
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -68,7 +71,7 @@ def _json(text: str, flag: str) -> dict:
     return value
 
 
-def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tuple[pd.DataFrame, "object"]:
+def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tuple[pd.DataFrame, object]:
     """The plan of ``task`` and the CLAP matrix ``[N, D]`` its ``clap_row`` column indexes."""
     meta, clap = read_features(clap_cache)
     table = meta.to_pandas()
@@ -88,11 +91,6 @@ def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tupl
     return t2i_plan(table, spec["pitches"], spec["velocities"]), clap
 
 
-def write_manifest(manifest: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path, suffix=".parquet") as tmp:
-        pq.write_table(pa.Table.from_pandas(manifest, preserve_index=False), tmp)
-
-
 def run(args: argparse.Namespace) -> pd.DataFrame:
     decoder = decoder_from_dict(_json(args.decoding, "--decoding"))
     if args.batch_size < 1:
@@ -103,14 +101,33 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     model, meta = load_model(args.model, device=args.device)
     codec = load_codec(args.codec, n_codebooks=model.config.n_codebooks, device=args.device)
     if clap.shape[1] != model.config.clap_dim:
-        raise ValueError(f"{args.clap_cache} has {clap.shape[1]}-d CLAP embeddings, the model "
-                         f"{args.model} expects {model.config.clap_dim}")
+        raise ValueError(
+            f"{args.clap_cache} has {clap.shape[1]}-d CLAP embeddings, the model "
+            f"{args.model} expects {model.config.clap_dim}"
+        )
     n_frames = frames_for(codec, args.note_seconds)
-    log.info("%s %s: %d notes of %d instruments, %d frames each, decoder %s", meta.get("variant"),
-             args.task, len(plan), plan["instrument"].nunique(), n_frames, model.config.objective)
+    log.info(
+        "%s %s: %d notes of %d instruments, %d frames each, decoder %s",
+        meta.get("variant"),
+        args.task,
+        len(plan),
+        plan["instrument"].nunique(),
+        n_frames,
+        model.config.objective,
+    )
     t0 = time.perf_counter()
-    manifest = generate_plan(model, codec, plan, clap, n_frames, args.out_dir, args.seed, decoder,
-                             batch_size=args.batch_size, progress=True)
+    manifest = generate_plan(
+        model,
+        codec,
+        plan,
+        clap,
+        n_frames,
+        args.out_dir,
+        args.seed,
+        decoder,
+        batch_size=args.batch_size,
+        progress=True,
+    )
     log.info("generated %d notes in %.1f s", len(manifest), time.perf_counter() - t0)
     keys = ["instrument", "pitch", "velocity"]
     extra = plan[keys + ["clap_source", "clap_row", "query_note"]].astype({"instrument": str})

@@ -26,33 +26,19 @@ import soundfile as sf
 
 from instrumentgen.atomic import write_json_atomic
 from instrumentgen.codec import quality
+from instrumentgen.generate.manifest import ManifestError, read_manifest
 
 log = logging.getLogger(__name__)
 TARGET_SHARE = 0.85  # issue 5: AR variants keep the requested pitch for >= 85% of notes
 
 
 class PitchReportError(ValueError):
-    """An unreadable or empty manifest, or a missing WAV; the message names it."""
+    """A manifest without notes in the tracker's range, or a missing WAV; the message names it."""
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """A generation manifest with absolute WAV paths (the manifest stores them relative to its folder)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PitchReportError(f"manifest {path} does not exist")
-    manifest = pd.read_parquet(path)
-    missing = {"instrument", "pitch", "velocity", "path"} - set(manifest.columns)
-    if missing:
-        raise PitchReportError(f"{path} is not a generation manifest (no {sorted(missing)[0]!r} column)")
-    if manifest.empty:
-        raise PitchReportError(f"manifest {path} lists no notes")
-    manifest = manifest.copy()
-    manifest["path"] = [str(path.parent / p) for p in manifest["path"]]
-    return manifest
-
-
-def select_notes(manifest: pd.DataFrame, max_notes: int, seed: int,
-                 pitch_range: tuple[int, int] = quality.PITCH_RANGE) -> pd.DataFrame:
+def select_notes(
+    manifest: pd.DataFrame, max_notes: int, seed: int, pitch_range: tuple[int, int] = quality.PITCH_RANGE
+) -> pd.DataFrame:
     """Notes with pitch in ``pitch_range``; at most ``max_notes`` (0 = all), drawn with ``seed``."""
     inside = manifest[(manifest["pitch"] >= pitch_range[0]) & (manifest["pitch"] <= pitch_range[1])]
     inside = inside.sort_values(["instrument", "pitch", "velocity"]).reset_index(drop=True)
@@ -129,7 +115,9 @@ def pitch_report(manifest_path: str | Path, max_notes: int = 0, seed: int = 0, w
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ap = argparse.ArgumentParser(prog="python -m instrumentgen.metrics.pitch", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m instrumentgen.metrics.pitch", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--manifest", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--max-notes", type=int, default=0, help="seeded subset of at most N notes (0 = all)")
@@ -138,12 +126,19 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     try:
         report = pitch_report(args.manifest, args.max_notes, args.seed, args.workers)
-    except (PitchReportError, OSError) as err:
+    except (PitchReportError, ManifestError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     write_json_atomic(args.out, report)
-    log.info("%s %s: %d of %d notes within ±%.0f cents (%.1f%%)", report["variant"], report["task"],
-             report["n_within"], report["n_notes"], report["tolerance_cents"], 100 * report["share_within"])
+    log.info(
+        "%s %s: %d of %d notes within ±%.0f cents (%.1f%%)",
+        report["variant"],
+        report["task"],
+        report["n_within"],
+        report["n_notes"],
+        report["tolerance_cents"],
+        100 * report["share_within"],
+    )
 
 
 if __name__ == "__main__":

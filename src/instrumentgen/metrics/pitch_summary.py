@@ -18,8 +18,18 @@ import pandas as pd
 from instrumentgen.atomic import atomic_path, write_json_atomic
 from instrumentgen.metrics.pitch import TARGET_SHARE
 
-COLUMNS = ["variant", "task", "decoder", "n_notes", "n_within", "share_within", "n_unvoiced",
-           "median_abs_cents", "target", "meets_target"]
+COLUMNS = [
+    "variant",
+    "task",
+    "decoder",
+    "n_notes",
+    "n_within",
+    "share_within",
+    "n_unvoiced",
+    "median_abs_cents",
+    "target",
+    "meets_target",
+]
 
 
 def summary_table(reports: list[dict]) -> pd.DataFrame:
@@ -28,12 +38,20 @@ def summary_table(reports: list[dict]) -> pd.DataFrame:
     for r in reports:
         magnet = r["variant"] == "magnet"
         target = float("nan") if magnet else TARGET_SHARE
-        rows.append({
-            "variant": r["variant"], "task": r["task"], "decoder": "magnet" if magnet else "ar",
-            "n_notes": r["n_notes"], "n_within": r["n_within"], "share_within": round(r["share_within"], 4),
-            "n_unvoiced": r["n_unvoiced"], "median_abs_cents": r["median_abs_cents"], "target": target,
-            "meets_target": None if magnet else bool(r["share_within"] >= TARGET_SHARE),
-        })
+        rows.append(
+            {
+                "variant": r["variant"],
+                "task": r["task"],
+                "decoder": "magnet" if magnet else "ar",
+                "n_notes": r["n_notes"],
+                "n_within": r["n_within"],
+                "share_within": round(r["share_within"], 4),
+                "n_unvoiced": r["n_unvoiced"],
+                "median_abs_cents": r["median_abs_cents"],
+                "target": target,
+                "meets_target": None if magnet else bool(r["share_within"] >= TARGET_SHARE),
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -64,8 +82,9 @@ def draw(table: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m instrumentgen.metrics.pitch_summary",
-                                 description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m instrumentgen.metrics.pitch_summary", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--reports", type=Path, nargs="+", required=True)
     ap.add_argument("--table", type=Path, required=True)
     ap.add_argument("--json", type=Path, required=True)
@@ -79,10 +98,13 @@ def main(argv: list[str] | None = None) -> None:
     table = summary_table(reports)
     with atomic_path(args.table, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
-    write_json_atomic(args.json, {
-        f"{row['variant']}/{row['task']}": {k: _plain(v) for k, v in row.items()}
-        for row in table.to_dict(orient="records")
-    })
+    write_json_atomic(
+        args.json,
+        {
+            f"{row['variant']}/{row['task']}": {k: _plain(v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")
+        },
+    )
     draw(table, args.figure)
     print(table.to_string(index=False))
 

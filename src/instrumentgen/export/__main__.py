@@ -1,0 +1,3 @@
+from instrumentgen.export.cli import main
+
+main()
