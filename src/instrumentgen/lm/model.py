@@ -139,7 +139,12 @@ class CodecLM(nn.Module):
         self.heads = nn.ModuleList(
             nn.Linear(d, config.codebook_size, bias=False) for _ in range(config.n_codebooks)
         )
-        self.apply(self._init_weights)
+        # MusicGen's gaussian init (std 0.02) for the transformer, code embeddings and heads only. The
+        # conditioners keep PyTorch's default init, as audiocraft's do: with std 0.02 in the lookup table
+        # and its projection as well, a categorical token starts at rms ~0.002 (and its cross-attention
+        # keys/values at ~1e-5), so pitch and velocity barely reach the model for hundreds of steps.
+        for part in (self.embed, self.blocks, self.norm, self.heads):
+            part.apply(self._init_weights)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
