@@ -28,24 +28,58 @@ def files(tmp_path_factory) -> dict[str, Path]:
     FittedCodec.fit(audio, SR, n_codebooks=4, codebook_size=CARD, max_frames=2000, max_epochs=5).save(
         root / "codec.npz"
     )
-    clap = fit_small_clap(FeatureExtractor()(audio, SR), [f"a bright {f}" for f in families],
-                          config=FitConfig(pca_dims=16, cca_dims=4, dim=8))
+    clap = fit_small_clap(
+        FeatureExtractor()(audio, SR),
+        [f"a bright {f}" for f in families],
+        config=FitConfig(pca_dims=16, cca_dims=4, dim=8),
+    )
     clap.save(root / "clap.npz")
     model = tiny_model()
-    save_atomic({"format": FORMAT, "config": model.config.to_dict(), "variant": "random",
-                 "model": model.state_dict()}, root / "lm.pt")
+    save_atomic(
+        {
+            "format": FORMAT,
+            "config": model.config.to_dict(),
+            "variant": "random",
+            "model": model.state_dict(),
+        },
+        root / "lm.pt",
+    )
     sf.write(root / "ref.wav", audio[5], SR)
     sf.write(root / "silent.wav", np.zeros(SR, np.float32), SR)
     sf.write(root / "short.wav", audio[5][:100], SR)
     (root / "junk.wav").write_bytes(b"RIFF not really")
-    return {"root": root, "model": ["--checkpoint", str(root / "lm.pt"), "--codec", str(root / "codec.npz"),
-                                    "--clap", str(root / "clap.npz"), "--seconds", "0.3"]}
+    return {
+        "root": root,
+        "model": [
+            "--checkpoint",
+            str(root / "lm.pt"),
+            "--codec",
+            str(root / "codec.npz"),
+            "--clap",
+            str(root / "clap.npz"),
+            "--seconds",
+            "0.3",
+        ],
+    }
 
 
 def test_prompt_to_playable_instrument(files):
     out = files["root"] / "bass"
-    main(["--prompt", "a bright bass", "--out", str(out), "--pitches", "40-52:6", "--velocities", "50,100",
-          "--seed", "3", *files["model"]])
+    main(
+        [
+            "--prompt",
+            "a bright bass",
+            "--out",
+            str(out),
+            "--pitches",
+            "40-52:6",
+            "--velocities",
+            "50,100",
+            "--seed",
+            "3",
+            *files["model"],
+        ]
+    )
     wavs = sorted((out / "samples").glob("*.wav"))
     assert [w.name for w in wavs] == [f"bass-{p:03d}-{v:03d}.wav" for p in (40, 46, 52) for v in (50, 100)]
     assert sf.info(wavs[0]).samplerate == SR
@@ -54,7 +88,15 @@ def test_prompt_to_playable_instrument(files):
 
 
 def test_same_seed_same_instrument_from_a_sample(files):
-    args = ["--audio", str(files["root"] / "ref.wav"), "--pitches", "48", "--velocities", "100", *files["model"]]
+    args = [
+        "--audio",
+        str(files["root"] / "ref.wav"),
+        "--pitches",
+        "48",
+        "--velocities",
+        "100",
+        *files["model"],
+    ]
     main(["--out", str(files["root"] / "a"), "--seed", "1", *args])
     main(["--out", str(files["root"] / "b"), "--seed", "1", *args])
     main(["--out", str(files["root"] / "c"), "--seed", "2", *args])
@@ -91,10 +133,22 @@ def test_existing_output_is_kept_unless_overwrite(files, capsys):
     out = files["root"] / "keep"
     out.mkdir()
     (out / "mine.txt").write_text("precious")
-    args = ["--prompt", "a bass", "--out", str(out), "--pitches", "48", "--velocities", "100", *files["model"]]
+    args = [
+        "--prompt",
+        "a bass",
+        "--out",
+        str(out),
+        "--pitches",
+        "48",
+        "--velocities",
+        "100",
+        *files["model"],
+    ]
     with pytest.raises(SystemExit):
         main(args)
-    assert "exists and is not empty" in capsys.readouterr().err and (out / "mine.txt").read_text() == "precious"
+    assert (
+        "exists and is not empty" in capsys.readouterr().err and (out / "mine.txt").read_text() == "precious"
+    )
     main([*args, "--overwrite"])
     assert not (out / "mine.txt").exists() and (out / "keep.sfz").is_file()
 

@@ -133,8 +133,51 @@ def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
     params = yaml.safe_load(overlay.read_text())
     params["train"]["lr"] = 0.0005
     overlay.write_text(yaml.safe_dump(params))
-    expected = {"train_variant": 4, "loss_curves": 1, "all": 1}
+    expected = {"train_variant": 4, "loss_curves": 1, "all": 1, **GENERATION_JOBS}
     assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
+
+
+GENERATION_JOBS = {
+    "generate_instruments": 8, "export_instruments": 8, "pitch_accuracy": 8, "pitch_summary": 1,
+}
+
+
+def test_changing_a_sampling_parameter_regenerates_only(ci_copy: Path):
+    overlay = ci_copy / "workflow/profiles/ci/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    params["generate"]["sampling"] = {"temperature": 0.5}
+    overlay.write_text(yaml.safe_dump(params))
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {**GENERATION_JOBS, "all": 1}
+
+
+def test_ci_generation_outputs(ci_workspace: Path):
+    """S2I generates exactly the test instruments' cells, T2I the grid for every prompt; every instrument
+    is exported (SFZ, SF2, demo rendered by FluidSynth); the pitch reports and their summary exist."""
+    from instrumentgen.generate.manifest import read_manifest
+
+    data, results = ci_workspace / "data" / "ci", ci_workspace / "results" / "ci"
+    test = pd.read_parquet(data / "manifest" / "test.parquet")
+    test_cells = sorted(zip(test["instrument_str"], test["pitch"], test["velocity"], strict=True))
+    prompts = pd.read_parquet(data / "features" / "clap_text" / "prompts.parquet")["id"]
+    for variant in ("baseline", "random", "fixed", "magnet"):
+        s2i = read_manifest(data / "generated" / variant / "s2i" / "manifest.parquet")
+        assert sorted(zip(s2i["instrument"], s2i["pitch"], s2i["velocity"], strict=True)) == test_cells
+        assert set(s2i["decoding_steps"]) == ({4 + 2 + 2 + 2} if variant == "magnet" else {25 + 3})
+        t2i = read_manifest(data / "generated" / variant / "t2i" / "manifest.parquet")
+        assert set(t2i["instrument"]) == set(prompts) and len(t2i) == len(prompts) * 3 * 2
+        assert all(Path(p).is_file() for p in (*s2i["path"], *t2i["path"]))
+        for task, manifest in (("s2i", s2i), ("t2i", t2i)):
+            index = json.loads((data / "instruments" / variant / task / "index.json").read_text())
+            assert index["n_instruments"] == manifest["instrument"].nunique()
+            for entry in index["instruments"].values():
+                for key in ("sfz", "sf2", "demo_wav"):
+                    assert (ci_workspace / entry[key]).stat().st_size > 100
+            report = json.loads((results / "generate" / variant / task / "pitch.json").read_text())
+            assert report["n_notes"] == 30 and 0 <= report["share_within"] <= 1
+    summary = pd.read_csv(results / "generate" / "pitch_accuracy.csv")
+    assert len(summary) == 8 and set(summary["task"]) == {"s2i", "t2i"}
+    metrics = json.loads((results / "metrics" / "pitch_accuracy.json").read_text())
+    assert metrics["magnet/s2i"]["target"] is None and metrics["baseline/t2i"]["target"] == 0.85
 
 
 @pytest.mark.parametrize(
@@ -239,7 +282,7 @@ def test_dvc_records_the_data_stage_of_every_profile():
     for profile in ("paper", "tiny", "ci"):
         assert f"data@{profile}" in proc.stdout
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
-    for phase in ("data", "features", "train"):
+    for phase in ("data", "features", "train", "generate"):
         assert f"{phase}@tiny" in proc.stdout
         assert all(next(iter(o.values()))["persist"] for o in stages[phase]["do"]["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
