@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup system-deps demo test run lint bench bench-encoders bench-train lock clean-venv
+.PHONY: setup system-deps demo test run lint bench bench-encoders bench-train bench-generate lock clean-venv
 
 setup: $(STAMP) system-deps
 
@@ -59,6 +59,11 @@ bench-encoders: setup
 # on a GPU: `python benchmarks/training.py --device cuda`.
 bench-train: setup
 	$(OFFLINE) $(BIN)/python benchmarks/training.py
+
+# Generation speed: AR decoding vs transformers' MusicGen and MAGNeT vs AR (paper size), one tiny
+# instrument (needs `make demo`'s models); on a GPU: `python benchmarks/generation.py --device cuda`.
+bench-generate: setup
+	$(OFFLINE) $(BIN)/python benchmarks/generation.py
 
 # Re-pin the whole dependency tree from pyproject.toml (needs the package registry).
 lock:

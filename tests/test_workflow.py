@@ -128,6 +128,16 @@ def test_paper_profile_plans_training_on_the_gpu(tmp_path: Path):
     assert "instrumentgen.train --variant fixed" in text and "--train-reference" in text
 
 
+def test_paper_profile_plans_generation_on_the_gpu(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    proc = snakemake(ws, "-n", "-p", "generate")
+    jobs = planned_jobs(proc)
+    assert {k: jobs[k] for k in GENERATION_JOBS} == GENERATION_JOBS
+    text = proc.stdout + proc.stderr
+    assert "--task t2i" in text and '"pitches": [21, 22,' in text and "108]" in text  # the 88-key grid
+    assert text.count("gpu=1") >= 4 + 8  # training and generation jobs hold a GPU token
+
+
 def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
     overlay = ci_copy / "workflow/profiles/ci/params.yaml"
     params = yaml.safe_load(overlay.read_text())
