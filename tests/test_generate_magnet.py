@@ -16,9 +16,9 @@ def counting(model):
     calls = []
     original = model.forward
 
-    def forward(tokens, cond, cache=None):
+    def forward(tokens, cond, cache=None, codebook=None):
         calls.append(tokens.clone())
-        return original(tokens, cond, cache)
+        return original(tokens, cond, cache, codebook)
 
     model.forward = forward
     return calls

@@ -100,6 +100,28 @@ def model() -> CodecLM:
     return tiny_model()
 
 
+def test_one_codebook_head_gives_that_codebooks_logits(model: CodecLM) -> None:
+    """MAGNeT runs one head per pass: the same logits as the full forward, for every codebook."""
+    tokens = torch.randint(0, model.config.codebook_size, (3, model.config.n_codebooks, 7))
+    cond = make_conditions(3, seed=1)
+    full = model(tokens, cond).logits
+    for k in range(model.config.n_codebooks):
+        one = model(tokens, cond, codebook=k).logits
+        assert one.shape == (3, 1, 7, model.config.codebook_size)
+        torch.testing.assert_close(one[:, 0], full[:, k])
+
+
+def test_conditioners_start_at_unit_scale_not_std_002() -> None:
+    """The conditioners keep PyTorch's default init (as audiocraft's): categorical tokens of rms ~0.5,
+    so that pitch reaches the model from the first step; the transformer and heads use std 0.02."""
+    torch.manual_seed(0)
+    lm = CodecLM(LMConfig(dim=64, n_layers=1, n_heads=2, codebook_size=32, clap_dim=16, clap_n_q=1,
+                          clap_bins=8, category_dim=8, max_frames=8))
+    assert 0.1 < lm.conditions.categorical["pitch"].table.weight.std() < 10
+    assert abs(float(lm.heads[0].weight.std()) - 0.02) < 0.005
+    assert abs(float(lm.embed[0].weight.std()) - 0.02) < 0.005
+
+
 # --------------------------------------------------------------------------- 1. parameter count
 def test_paper_size_parameter_count() -> None:
     torch.manual_seed(0)

@@ -84,7 +84,7 @@ def generate_magnet(
                 top_p=settings.top_p,
                 cfg_coef=coef,
             )
-            logits = model(codes.repeat(2, 1, 1), tokens_cond).logits[:, stage]  # [2B, T, card]
+            logits = model(codes.repeat(2, 1, 1), tokens_cond, codebook=stage).logits[:, 0]  # [2B, T, card]
             logits = guide(logits[:b], logits[b:], coef)
             drawn = sample(logits, sampling, generator)  # [B, T]
             probs = logits.float().softmax(-1).gather(-1, drawn[..., None])[..., 0]

@@ -164,11 +164,14 @@ class CodecLM(nn.Module):
         tokens: torch.Tensor,
         cond: Conditions | torch.Tensor,
         cache: list[LayerCache] | None = None,
+        codebook: int | None = None,
     ) -> LMOutput:
         """Logits for every step of ``tokens`` ``[B, K, S]``.
 
         ``cond`` is a :class:`Conditions` batch or already encoded tokens ``[B, C, d]``. With ``cache``
-        (from a previous call), ``tokens`` are the next steps after the cached ones (AR decoding).
+        (from a previous call), ``tokens`` are the next steps after the cached ones (AR decoding). With
+        ``codebook``, only that codebook's head runs: logits ``[B, 1, S, card]`` (MAGNeT decodes one
+        codebook stage at a time).
         """
         cfg = self.config
         if tokens.ndim != 3 or tokens.shape[1] != cfg.n_codebooks:
@@ -195,7 +198,7 @@ class CodecLM(nn.Module):
             else:
                 key_pos = torch.arange(past + steps, device=tokens.device)
                 mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
-        logits, new_cache = self.backbone(x, cond_tokens, mask, cache)
+        logits, new_cache = self.backbone(x, cond_tokens, mask, cache, codebook)
         return LMOutput(logits.float(), new_cache)
 
     def backbone(
@@ -204,8 +207,10 @@ class CodecLM(nn.Module):
         cond_tokens: torch.Tensor,
         mask: torch.Tensor | bool | None,
         cache: list[LayerCache] | None = None,
+        codebook: int | None = None,
     ) -> tuple[torch.Tensor, list[LayerCache]]:
-        """The transformer stack and heads: ``[B, S, d]`` inputs → logits ``[B, K, S, card]`` and caches.
+        """The transformer stack and heads: ``[B, S, d]`` inputs → logits ``[B, K, S, card]`` (``[B, 1, S,
+        card]`` for one ``codebook``) and caches.
 
         Kept free of data-dependent Python control flow, so that it compiles as one graph
         (:meth:`compile_backbone`)."""
@@ -214,7 +219,8 @@ class CodecLM(nn.Module):
             x, layer_cache = block(x, cond_tokens, mask, None if cache is None else cache[i])
             new_cache.append(layer_cache)
         x = self.norm(x)
-        return torch.stack([head(x) for head in self.heads], dim=1), new_cache
+        heads = self.heads if codebook is None else [self.heads[codebook]]
+        return torch.stack([head(x) for head in heads], dim=1), new_cache
 
     def compile_backbone(self, **options) -> None:
         """Replace :meth:`backbone` by its ``torch.compile``d version (training on a GPU)."""
