@@ -67,7 +67,7 @@ rule pitch_accuracy:
     params:
         max_notes=GEN["pitch_max_notes"],
         seed=P["seed"],
-    threads: 2
+    threads: GEN_THREADS  # pYIN worker processes
     conda:
         ENV
     log:
