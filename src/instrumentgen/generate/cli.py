@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -71,7 +72,7 @@ def _json(text: str, flag: str) -> dict:
     return value
 
 
-def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tuple[pd.DataFrame, object]:
+def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The plan of ``task`` and the CLAP matrix ``[N, D]`` its ``clap_row`` column indexes."""
     meta, clap = read_features(clap_cache)
     table = meta.to_pandas()
