@@ -88,6 +88,21 @@ def test_top_k_and_top_p_keep_only_the_allowed_tokens():
     )
 
 
+def test_top_k_draws_follow_the_renormalised_distribution():
+    logits = torch.tensor([[1.0, 3.0, 0.5, 2.0, -1.0]]).repeat(6000, 1)
+    g = torch.Generator().manual_seed(1)
+    drawn = sample(logits, SamplingSettings(top_k=3, cfg_coef=1.0), g)
+    expected = torch.zeros(5)
+    expected[[1, 3, 0]] = logits[0, [1, 3, 0]].softmax(-1)
+    shares = torch.bincount(drawn, minlength=5).float() / len(drawn)
+    torch.testing.assert_close(shares, expected, atol=0.02, rtol=0)
+    # top-k then top-p over the k kept: softmax of (3, 2, 1) is (0.67, 0.24, 0.09), top-p 0.8 keeps two
+    both = sample(logits, SamplingSettings(top_k=3, top_p=0.8, cfg_coef=1.0), g)
+    assert set(both.tolist()) == {1, 3}
+    # the shape of the leading dimensions is kept: [B, K, card] -> [B, K]
+    assert sample(logits[:6].view(2, 3, 5), SamplingSettings(top_k=2), g).shape == (2, 3)
+
+
 def test_bad_requests_are_refused():
     with pytest.raises(ValueError, match="objective 'ar', not 'magnet'"):
         generate_ar(tiny_model("magnet"), conditions(1), 5, SamplingSettings())

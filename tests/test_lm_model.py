@@ -355,12 +355,32 @@ def test_kv_cache_matches_full_forward(model: CodecLM) -> None:
         for s in range(1, 12):
             out = model(tokens[:, :, s : s + 1], cond, cache=out.cache)
             steps.append(out.logits)
-        assert len(out.cache) == 2 and out.cache[0].self_k.shape[2] == 12
+        assert len(out.cache) == 2 and out.cache[0].length == 12
         # a multi-step prefix followed by single steps also matches
         pre = model(tokens[:, :, :5], cond)
         tail = model(tokens[:, :, 5:6], cond, cache=pre.cache)
     torch.testing.assert_close(torch.cat(steps, dim=2), full.logits, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(tail.logits, full.logits[:, :, 5:6], atol=1e-5, rtol=1e-5)
+
+
+def test_preallocated_cache_matches_full_forward_and_fills_in_place(model: CodecLM) -> None:
+    tokens = random_tokens(2, 12, seed=12)
+    cond = make_conditions(2, seed=13)
+    with torch.no_grad():
+        full = model(tokens, cond).logits
+        cond_tokens = model.encode_conditions(cond)
+        cache = model.start_cache(cond_tokens, 12)
+        buffers = [layer.self_k.data_ptr() for layer in cache]
+        steps = []
+        for s in range(12):
+            out = model(tokens[:, :, s : s + 1], cond_tokens, cache)
+            cache = out.cache
+            steps.append(out.logits)
+    torch.testing.assert_close(torch.cat(steps, dim=2), full, atol=1e-5, rtol=1e-5)
+    assert [layer.self_k.data_ptr() for layer in cache] == buffers  # written in place, never reallocated
+    assert all(layer.length == 12 and layer.self_k.shape[2] == 12 for layer in cache)
+    with pytest.raises(ValueError, match="capacity"):
+        model.start_cache(cond_tokens, 16 + 4 + 1)
 
 
 def test_sequence_length_limit(model: CodecLM) -> None:

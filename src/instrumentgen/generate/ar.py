@@ -2,7 +2,7 @@
 
 One forward pass per step over ``[conditional; null]`` rows (the null rows replace every condition,
 CLAP included, by its learned null embedding); each step feeds only the new tokens, attending to the
-cached keys and values of the previous ones. Steps where the delay pattern has no code are forced to
+cached keys and values of the previous ones (buffers preallocated for the whole sequence). Steps where the delay pattern has no code are forced to
 the special token, so the sequence reverts to ``[B, K, T]`` codes exactly.
 """
 
@@ -62,11 +62,10 @@ def generate_ar(
     tokens = condition_tokens(model, cond, settings.guided)
     rows = tokens.shape[0]
     seq = torch.full((b, k, steps + 1), cfg.special_token, dtype=torch.long, device=device)  # start + S
-    cache = None
+    cache = model.start_cache(tokens, steps) if use_cache else None
     for s in range(steps):
         if use_cache:
-            inputs = seq[:, :, s : s + 1]
-            out = model(inputs.repeat(rows // b, 1, 1), tokens, cache)
+            out = model(seq[:, :, s : s + 1].repeat(rows // b, 1, 1), tokens, cache)
             cache = out.cache
         else:
             out = model(seq[:, :, : s + 1].repeat(rows // b, 1, 1), tokens)

@@ -48,18 +48,26 @@ def guide(cond_logits: torch.Tensor, null_logits: torch.Tensor, coef: float) -> 
 def sample(
     logits: torch.Tensor, settings: SamplingSettings, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Draw one token per row of ``logits`` ``[..., card]`` → ``[...]`` long."""
+    """Draw one token per row of ``logits`` ``[..., card]`` → ``[...]`` long.
+
+    With top-k, the draw is over the ``k`` best candidates only (their softmax renormalised, as
+    masking the others to -inf would give), so its cost does not grow with the codebook size.
+    """
     if settings.greedy:
         return logits.argmax(dim=-1)
     shape = logits.shape[:-1]
     logits = logits.reshape(-1, logits.shape[-1]).float() / settings.temperature
+    filtered = 0 < settings.top_p < 1
+    candidates = None  # [N, k] token ids of the columns of `logits` once narrowed to the top k
     if 0 < settings.top_k < logits.shape[-1]:
-        kth = logits.topk(settings.top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if 0 < settings.top_p < 1:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        drop = cumulative - sorted_logits.softmax(dim=-1) > settings.top_p  # keep the token crossing top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).view(shape)
+        logits, candidates = logits.topk(settings.top_k, dim=-1, sorted=filtered)
+    if filtered:
+        if candidates is None:
+            logits, candidates = logits.sort(dim=-1, descending=True)
+        probs = logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs > settings.top_p  # keep the token crossing top_p
+        logits = logits.masked_fill(drop, float("-inf"))
+    choice = torch.multinomial(logits.softmax(dim=-1), 1, generator=generator)  # [N, 1]
+    if candidates is not None:
+        choice = candidates.gather(-1, choice)
+    return choice.view(shape)

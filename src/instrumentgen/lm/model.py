@@ -30,13 +30,37 @@ def sinusoidal_positions(positions: torch.Tensor, dim: int, max_period: float = 
 
 @dataclass
 class LayerCache:
-    """Keys and values of one layer's past self-attention steps ``[B, H, S_past, d_h]`` and of its
-    cross-attention over the conditions ``[B, H, C, d_h]``."""
+    """One layer's keys and values: self-attention ``[B, H, capacity, d_h]`` buffers whose first ``length``
+    steps are filled, and cross-attention over the conditions ``[B, H, C, d_h]``.
+
+    A cache from :meth:`CodecLM.start_cache` is preallocated: each decoding step writes its keys and
+    values in place (no reallocation). One from a plain forward pass is exactly full and grows by
+    concatenation. Steps are written in place, so continue a preallocated cache along one path only.
+    """
 
     self_k: torch.Tensor
     self_v: torch.Tensor
     cross_k: torch.Tensor
     cross_v: torch.Tensor
+    length: int
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> LayerCache:
+        """Append the keys and values ``[B, H, S, d_h]`` of ``S`` new steps; returns the cache that holds
+        them (same buffers when they fit)."""
+        end = self.length + k.shape[2]
+        if end > self.self_k.shape[2]:
+            past = slice(None), slice(None), slice(0, self.length)
+            self_k = torch.cat([self.self_k[past], k], dim=2)
+            self_v = torch.cat([self.self_v[past], v], dim=2)
+        else:
+            self_k, self_v = self.self_k, self.self_v
+            self_k[:, :, self.length : end] = k
+            self_v[:, :, self.length : end] = v
+        return LayerCache(self_k, self_v, self.cross_k, self.cross_v, end)
+
+    def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The filled steps ``[B, H, length, d_h]`` (views of the buffers)."""
+        return self.self_k[:, :, : self.length], self.self_v[:, :, : self.length]
 
 
 class Attention(nn.Module):
@@ -106,15 +130,21 @@ class Block(nn.Module):
         h = self.norm_self(x)
         k, v = self.self_attn.keys_values(h)
         if cache is not None:
-            k = torch.cat([cache.self_k, k], dim=2)
-            v = torch.cat([cache.self_v, v], dim=2)
-            ck, cv = cache.cross_k, cache.cross_v
+            cache = cache.extend(k, v)
+            k, v = cache.keys_values()
         else:
-            ck, cv = self.cross_attn.keys_values(cond)
+            cache = LayerCache(k, v, *self.cross_attn.keys_values(cond), length=k.shape[2])
         x = x + self.drop(self.self_attn.attend(h, k, v, mask))
-        x = x + self.drop(self.cross_attn.attend(self.norm_cross(x), ck, cv, None))
+        x = x + self.drop(self.cross_attn.attend(self.norm_cross(x), cache.cross_k, cache.cross_v, None))
         x = x + self.drop(self.ffn(self.norm_ffn(x)))
-        return x, LayerCache(k, v, ck, cv)
+        return x, cache
+
+    def start_cache(self, cond: torch.Tensor, capacity: int) -> LayerCache:
+        """An empty cache for ``capacity`` steps over the condition tokens ``cond`` ``[B, C, d]``."""
+        ck, cv = self.cross_attn.keys_values(cond)
+        b, h, _, dh = ck.shape
+        empty = ck.new_zeros(b, h, capacity, dh)
+        return LayerCache(empty, torch.zeros_like(empty), ck, cv, length=0)
 
 
 @dataclass
@@ -181,7 +211,7 @@ class CodecLM(nn.Module):
             raise ValueError(
                 f"{cond_tokens.shape[0]} condition rows for a batch of {tokens.shape[0]} token sequences"
             )
-        past = 0 if cache is None else cache[0].self_k.shape[2]
+        past = 0 if cache is None else cache[0].length
         steps = tokens.shape[2]
         if past + steps > cfg.max_frames + cfg.n_codebooks:
             raise ValueError(
@@ -195,7 +225,7 @@ class CodecLM(nn.Module):
         if cfg.objective == "ar":
             if cache is None:
                 mask = True  # causal over a square [S, S]: SDPA's is_causal (flash kernels), no custom mask
-            else:
+            elif steps > 1:  # a single new step attends to every cached one: no mask
                 key_pos = torch.arange(past + steps, device=tokens.device)
                 mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
         logits, new_cache = self.backbone(x, cond_tokens, mask, cache, codebook)
@@ -221,6 +251,14 @@ class CodecLM(nn.Module):
         x = self.norm(x)
         heads = self.heads if codebook is None else [self.heads[codebook]]
         return torch.stack([head(x) for head in heads], dim=1), new_cache
+
+    def start_cache(self, cond_tokens: torch.Tensor, capacity: int) -> list[LayerCache]:
+        """Empty per-layer caches for incremental decoding of up to ``capacity`` steps over the condition
+        tokens ``[B, C, d]``: their keys and values are preallocated and filled in place."""
+        limit = self.config.max_frames + self.config.n_codebooks
+        if not 1 <= capacity <= limit:
+            raise ValueError(f"cache capacity must be in 1..{limit} (max_frames + n_codebooks), got {capacity}")
+        return [block.start_cache(cond_tokens, capacity) for block in self.blocks]
 
     def compile_backbone(self, **options) -> None:
         """Replace :meth:`backbone` by its ``torch.compile``d version (training on a GPU)."""
