@@ -574,6 +574,35 @@ def test_magnet_loss_counts_only_loss_mask() -> None:
     assert not math.isclose(float(expected), float(ce.mean()), rel_tol=1e-4)
 
 
+def test_magnet_loss_on_selected_positions_matches_full_logits_and_grads() -> None:
+    # the loss computes logits only at the loss positions; the same loss from all logits gives the same
+    # value, per-codebook accuracy and gradients
+    lm = tiny_model(objective="magnet")
+    codes = random_tokens(3, 10, seed=17)
+    cond = make_conditions(3, seed=18)
+    masks = sample_magnet_mask(3, 4, 10, np.random.default_rng(2), span_length=3)
+    out = magnet_loss(lm, lm.config, codes, cond, masks)
+    out.loss.backward()
+    fast = {n: p.grad.clone() for n, p in lm.named_parameters() if p.grad is not None}
+    lm.zero_grad()
+    logits = lm(codes.masked_fill(masks.input_mask, lm.config.mask_token), cond).logits  # [B, K, T, card]
+    ce = torch.nn.functional.cross_entropy(logits.permute(0, 3, 1, 2), codes, reduction="none")
+    (ce[masks.loss_mask].sum() / masks.loss_mask.sum()).backward()
+    hits = ((logits.argmax(-1) == codes) & masks.loss_mask).sum(dim=(0, 2)).float()
+    torch.testing.assert_close(out.correct, hits, atol=0, rtol=0)
+    for name, p in lm.named_parameters():
+        if p.grad is not None:
+            torch.testing.assert_close(fast[name], p.grad, atol=1e-6, rtol=1e-4, msg=name)
+    # a stage no row picked: its head is unused but still gets a (zero) gradient (DDP needs one)
+    lm.zero_grad()
+    only_first = masks.loss_mask.clone()
+    only_first[:, 1:] = False
+    lm(codes, cond, select=only_first).logits.sum().backward()
+    assert lm.heads[3].weight.grad is not None and float(lm.heads[3].weight.grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="select must be"):
+        lm(codes, cond, select=only_first[:, :2])
+
+
 # --------------------------------------------------------------------------- 9. checkpoints
 def _checkpoint(lm: CodecLM) -> dict:
     return {

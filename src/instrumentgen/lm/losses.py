@@ -76,12 +76,20 @@ def magnet_loss(
     """MAGNeT: one stage per sample masked with a cosine-scheduled rate in spans, higher stages fully
     masked (``masks`` from :func:`~instrumentgen.lm.magnet.sample_magnet_mask` for codes ``[B, K, T]``);
     CE summed over the masked positions of the chosen stages, divided by ``normaliser`` (default: their
-    number; under DDP the trainer passes the whole batch's count over the number of processes)."""
+    number; under DDP the trainer passes the whole batch's count over the number of processes). Logits
+    are computed at those positions only (:meth:`~instrumentgen.lm.model.CodecLM.forward` ``select``)."""
     inputs = apply_mask(codes, masks.input_mask.to(codes.device), config.mask_token)
-    logits = model(inputs, cond).logits
     loss_mask = masks.loss_mask.to(codes.device)
-    ce, ce_sum, correct, count = _masked_stats(logits, codes, loss_mask)
+    logits = model(inputs, cond, select=loss_mask).logits  # [M, card]: the loss positions only
+    targets = codes[loss_mask]
+    ce = F.cross_entropy(logits, targets, reduction="none")  # [M]
+    books = loss_mask.nonzero(as_tuple=True)[1]
+    k = config.n_codebooks
+    per_book = torch.zeros(k, device=codes.device)
+    ce_sum = per_book.index_add(0, books, ce.detach())
+    correct = per_book.index_add(0, books, (logits.argmax(-1) == targets).float())
+    count = torch.bincount(books, minlength=k).float()
     if normaliser is None:
         normaliser = float(loss_mask.sum().clamp(min=1))
     loss = ce.sum() / max(normaliser, 1e-9)
-    return LossOutput(loss, ce_sum.detach(), correct, count)
+    return LossOutput(loss, ce_sum, correct, count)

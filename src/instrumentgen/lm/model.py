@@ -195,13 +195,16 @@ class CodecLM(nn.Module):
         cond: Conditions | torch.Tensor,
         cache: list[LayerCache] | None = None,
         codebook: int | None = None,
+        select: torch.Tensor | None = None,
     ) -> LMOutput:
         """Logits for every step of ``tokens`` ``[B, K, S]``.
 
         ``cond`` is a :class:`Conditions` batch or already encoded tokens ``[B, C, d]``. With ``cache``
         (from a previous call), ``tokens`` are the next steps after the cached ones (AR decoding). With
         ``codebook``, only that codebook's head runs: logits ``[B, 1, S, card]`` (MAGNeT decodes one
-        codebook stage at a time).
+        codebook stage at a time). With ``select`` (``[B, K, S]`` bool), only the selected (row, codebook,
+        step) positions get logits: ``[M, card]`` in the order of ``tokens[select]`` (MAGNeT's loss needs
+        the masked positions of one stage per row: a fraction of the heads' work).
         """
         cfg = self.config
         if tokens.ndim != 3 or tokens.shape[1] != cfg.n_codebooks:
@@ -228,8 +231,34 @@ class CodecLM(nn.Module):
             elif steps > 1:  # a single new step attends to every cached one: no mask
                 key_pos = torch.arange(past + steps, device=tokens.device)
                 mask = key_pos[None, :] <= positions[:, None]  # [S, past + S]
-        logits, new_cache = self.backbone(x, cond_tokens, mask, cache, codebook)
+        hidden, new_cache = self.backbone(x, cond_tokens, mask, cache)
+        if select is not None:
+            return LMOutput(self.selected_logits(hidden, select).float(), new_cache)
+        heads = self.heads if codebook is None else [self.heads[codebook]]
+        logits = torch.stack([head(hidden) for head in heads], dim=1)
         return LMOutput(logits.float(), new_cache)
+
+    def selected_logits(self, hidden: torch.Tensor, select: torch.Tensor) -> torch.Tensor:
+        """Logits ``[M, card]`` of the ``M`` True positions of ``select`` ``[B, K, S]`` from the final
+        hidden states ``[B, S, d]``, each through its codebook's head.
+
+        A head with no selected position still enters the graph (times zero), so every parameter gets a
+        gradient, as DistributedDataParallel requires."""
+        if select.shape != (hidden.shape[0], self.config.n_codebooks, hidden.shape[1]):
+            raise ValueError(
+                f"select must be [B, K, S] = {(hidden.shape[0], self.config.n_codebooks, hidden.shape[1])}, "
+                f"got {tuple(select.shape)}"
+            )
+        rows, books, steps = select.nonzero(as_tuple=True)
+        picked = hidden[rows, steps]  # [M, d]
+        logits = picked.new_zeros(len(rows), self.config.codebook_size)
+        for k, head in enumerate(self.heads):
+            at = (books == k).nonzero(as_tuple=True)[0]
+            if len(at):
+                logits = logits.index_copy(0, at, head(picked[at]))
+            else:
+                logits = logits + 0.0 * head.weight.sum()
+        return logits
 
     def backbone(
         self,
@@ -237,10 +266,9 @@ class CodecLM(nn.Module):
         cond_tokens: torch.Tensor,
         mask: torch.Tensor | bool | None,
         cache: list[LayerCache] | None = None,
-        codebook: int | None = None,
     ) -> tuple[torch.Tensor, list[LayerCache]]:
-        """The transformer stack and heads: ``[B, S, d]`` inputs → logits ``[B, K, S, card]`` (``[B, 1, S,
-        card]`` for one ``codebook``) and caches.
+        """The transformer stack and final norm: ``[B, S, d]`` inputs → hidden states ``[B, S, d]`` and
+        caches (the heads run in :meth:`forward`).
 
         Kept free of data-dependent Python control flow, so that it compiles as one graph
         (:meth:`compile_backbone`)."""
@@ -248,9 +276,7 @@ class CodecLM(nn.Module):
         for i, block in enumerate(self.blocks):
             x, layer_cache = block(x, cond_tokens, mask, None if cache is None else cache[i])
             new_cache.append(layer_cache)
-        x = self.norm(x)
-        heads = self.heads if codebook is None else [self.heads[codebook]]
-        return torch.stack([head(x) for head in heads], dim=1), new_cache
+        return self.norm(x), new_cache
 
     def start_cache(self, cond_tokens: torch.Tensor, capacity: int) -> list[LayerCache]:
         """Empty per-layer caches for incremental decoding of up to ``capacity`` steps over the condition
