@@ -1,0 +1,217 @@
+"""CLAP audio embeddings of the notes an evaluation compares: generated notes (a generation manifest's
+WAVs) or the codec's reconstruction of a split (its cached codes, decoded).
+
+    python -m instrumentgen.metrics.embed_notes --model CLAP \\
+        --manifest data/<p>/generated/<v>/<task>/manifest.parquet \\
+        --out data/<p>/features/generated/<v>/<task>/clap.parquet
+    python -m instrumentgen.metrics.embed_notes --model CLAP --codes data/<p>/features/codes/test.parquet \\
+        --codec CODEC --out data/<p>/features/reconstruction/test_clap.parquet
+
+The output Parquet has one row per note: ``instrument``, ``pitch``, ``velocity`` and ``feature``
+(``[D]`` float32), written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+import torch
+
+from instrumentgen.atomic import atomic_path
+from instrumentgen.features.cache import SILENCE_PEAK, FeatureError, fixed_size_array, read_features
+from instrumentgen.generate.manifest import read_manifest
+from instrumentgen.progress import progress_bar
+
+log = logging.getLogger(__name__)
+NOTE_COLUMNS = ["instrument", "pitch", "velocity"]
+
+
+def note_table(meta: pa.Table) -> pd.DataFrame:
+    """A cache's note metadata with the instrument *name* as ``instrument`` (split caches carry NSynth's
+    numeric ``instrument`` id and the name in ``instrument_str``)."""
+    notes = meta.to_pandas()
+    if "instrument_str" in notes.columns:
+        notes = notes.drop(columns=["instrument"], errors="ignore")
+        notes = notes.rename(columns={"instrument_str": "instrument"})
+    return notes
+
+
+AudioBatches = Iterator[tuple[pd.DataFrame, np.ndarray]]
+
+
+def manifest_batches(manifest: pd.DataFrame, batch_size: int) -> tuple[int, AudioBatches]:
+    """Sample rate and batches (notes, audio ``[B, T]``) of a generation manifest's WAVs (paths resolved)."""
+    if manifest.empty:
+        raise FeatureError("the manifest lists no generated notes")
+    rate = sf.info(manifest["path"].iloc[0]).samplerate
+
+    def batches() -> AudioBatches:
+        for start in range(0, len(manifest), batch_size):
+            rows = manifest.iloc[start : start + batch_size]
+            waves = []
+            for path in rows["path"]:
+                try:
+                    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+                except (OSError, RuntimeError) as err:
+                    raise FeatureError(f"generated note {path} cannot be read ({err})") from None
+                if sr != rate:
+                    raise FeatureError(f"generated note {path} is at {sr} Hz, the others at {rate} Hz")
+                waves.append(audio.mean(axis=1))
+            length = max(len(w) for w in waves)
+            audio = np.stack([np.pad(w, (0, length - len(w))) for w in waves])
+            yield rows[NOTE_COLUMNS], audio
+
+    return rate, batches()
+
+
+def read_code_cache(codes_path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Notes and codes ``[N, K, F]`` of a split's code cache."""
+    meta, codes = read_features(codes_path)
+    notes = note_table(meta)
+    missing = set(NOTE_COLUMNS) - set(notes.columns)
+    if missing or codes.ndim != 3:
+        raise FeatureError(
+            f"{codes_path} is not a code cache of notes ([N, K, F] codes with instrument, pitch, velocity)"
+        )
+    return notes, codes
+
+
+def reconstruction_batches(notes: pd.DataFrame, codes: np.ndarray, codec, batch_size: int) -> AudioBatches:
+    """Batches (notes, audio ``[B, T]``) of the codec's decoding of ``codes`` ``[N, K, F]``."""
+
+    def batches() -> AudioBatches:
+        for start in range(0, len(notes), batch_size):
+            chunk = torch.from_numpy(codes[start : start + batch_size].astype(np.int64))
+            with torch.no_grad():
+                audio = codec.decode(chunk).squeeze(1).float().cpu().numpy()
+            yield notes.iloc[start : start + batch_size][NOTE_COLUMNS], audio
+
+    return batches()
+
+
+def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np.ndarray]) -> pd.DataFrame:
+    """Run ``embed_fn(audio [B, T]) -> [B, D]`` over ``batches``; returns notes with a ``feature`` column.
+
+    Non-finite audio is an error; silent notes are embedded like any other (a model may generate
+    silence, and the metrics must see it) and counted in the log."""
+    frames, features, silent = [], [], 0
+    with progress_bar(total=total, desc="embed", unit="note") as bar:
+        for notes, audio in batches:
+            names = [f"{r.instrument}-{r.pitch}-{r.velocity}" for r in notes.itertuples()]
+            finite = np.isfinite(audio).all(axis=1)
+            if not finite.all():
+                raise FeatureError(
+                    f"note {names[int(np.argmin(finite))]}: audio contains NaN or infinite samples"
+                )
+            silent += int((np.abs(audio).max(axis=1) <= SILENCE_PEAK).sum())
+            values = np.asarray(embed_fn(audio), dtype=np.float32)
+            if values.shape[0] != len(notes) or not np.isfinite(values).all():
+                raise FeatureError(
+                    f"the embedder returned {values.shape} / non-finite values for notes {names[0]}…"
+                )
+            frames.append(notes)
+            features.append(values)
+            bar.update(len(notes))
+    if silent:
+        log.warning("%d of %d notes are silent (peak <= %g)", silent, total, SILENCE_PEAK)
+    table = pd.concat(frames, ignore_index=True)
+    table["feature"] = list(np.concatenate(features))
+    return table
+
+
+def write_embeddings(table: pd.DataFrame, out: Path, params: dict) -> None:
+    """``table`` (NOTE_COLUMNS + ``feature``) → Parquet at ``out``, atomically."""
+    values = np.stack(table["feature"].to_numpy())
+    arrow = pa.Table.from_pandas(table[NOTE_COLUMNS].astype({"instrument": str}), preserve_index=False)
+    arrow = arrow.append_column("feature", fixed_size_array(values))
+    arrow = arrow.replace_schema_metadata(
+        {"feature": "clap_audio", "params": json.dumps(params, default=str)}
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, suffix=".parquet") as tmp:
+        pq.write_table(arrow, tmp, compression="zstd")
+
+
+def read_embeddings(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Notes (NOTE_COLUMNS) and embeddings ``[N, D]`` of an embeddings Parquet (this module's output, or
+    a CLAP audio cache of a split, whose ``instrument_str`` is renamed)."""
+    meta, values = read_features(path)
+    notes = note_table(meta)
+    missing = set(NOTE_COLUMNS) - set(notes.columns)
+    if missing:
+        raise FeatureError(f"{path} has no {sorted(missing)[0]!r} column: not embeddings of notes")
+    return notes[NOTE_COLUMNS].astype({"instrument": str}), np.asarray(values, dtype=np.float64)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m instrumentgen.metrics.embed_notes",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--model", type=Path, required=True, help="CLAP model file (.npz offline, LAION checkpoint)"
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--manifest", type=Path, help="generation manifest (its WAVs are embedded)")
+    source.add_argument(
+        "--codes", type=Path, help="code cache of a split (decoded with --codec, then embedded)"
+    )
+    p.add_argument("--codec", type=Path, help="codec file, with --codes")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    from instrumentgen.clap.loading import load_embedder
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.codes is not None and args.codec is None:
+        raise ValueError("--codes needs --codec (the codec that decodes them)")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.manifest is not None:
+        manifest = read_manifest(args.manifest)
+        rate, batches = manifest_batches(manifest, args.batch_size)
+        total, source = len(manifest), {"manifest": str(args.manifest)}
+    else:
+        from instrumentgen.codec.loading import load_codec
+
+        notes, codes = read_code_cache(args.codes)
+        codec = load_codec(args.codec, n_codebooks=codes.shape[1], device=args.device)
+        total, rate = len(notes), codec.sample_rate
+        batches = reconstruction_batches(notes, codes, codec, args.batch_size)
+        source = {"codes": str(args.codes), "codec": str(args.codec)}
+    model = load_embedder(args.model, device=args.device)
+    table = embed(batches, total, lambda audio: model.embed_audio(audio, rate))
+    write_embeddings(table, args.out, {**source, "model": str(args.model), "sample_rate": rate})
+    log.info("embedded %d notes -> %s", len(table), args.out)
+    return len(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, OSError) as err:  # FeatureError, ManifestError, model and codec file errors
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
