@@ -70,6 +70,11 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
+def text_embeddings(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    values = pq.read_table(files["prompts"])["feature"].to_numpy(zero_copy_only=False)
+    return {k: np.asarray(v, float) for k, v in zip(["p1", "p2"], values, strict=True)}
+
+
 def run_cli(files: dict[str, Path], out: Path) -> dict:
     ev.main(
         [
@@ -124,6 +129,16 @@ def test_tables_and_metrics_equal_the_metric_functions(files: dict[str, Path], t
     ).as_dict()
     for method, value in expected.items():
         assert metrics["t2i"]["baseline"][f"s_CLAP* {method}"] == pytest.approx(value)
+    assert (tmp_path / "out" / "figure2.png").stat().st_size > 0
+    assert (tmp_path / "out" / "figure2.svg").read_text().lstrip().startswith("<?xml")
+    from instrumentgen.metrics.figure2 import covariances
+
+    inst = next(t2i.instruments())
+    covs, cells = covariances(text_embeddings(files)["p1"], inst, templates, affinity)
+    np.testing.assert_allclose(
+        covs["coloration"], affinity.restricted(cells), atol=1e-8
+    )  # panel (c) = A_11,*
+    np.testing.assert_allclose(covs["naive"], np.full((len(cells), len(cells)), 1 / len(cells)))  # panel (a)
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "n/a offline" in md and "ground truth (test set)" in md
     assert r"$\downarrow$" in (tmp_path / "out" / "table3.tex").read_text()
@@ -143,6 +158,10 @@ def test_bad_arguments_are_refused(files: dict[str, Path], tmp_path: Path, capsy
         (["--t2i", f"baseline={files['t2i']}"], "--t2i needs --prompts"),
         ([], "nothing to evaluate"),
         (["--s2i", f"baseline={files['t2i']}"], "instrument p1 is not in test set"),
+        (
+            ["--prompts", str(files["prompts"]), "--t2i", f"b={files['t2i']}", "--figure-prompt", "zz"],
+            "Figure 2: prompt 'zz' has no generated instrument",
+        ),
     ]:
         with pytest.raises(SystemExit):
             ev.main(base + extra)

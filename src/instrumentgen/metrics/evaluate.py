@@ -15,7 +15,9 @@ test set, TC_CLAP*, and s_CLAP* naive / translation / coloration. ``A_11,*`` and
 ``M_1,*`` come from the ``--reference`` sets (valid + test, paper Section 3.2). Without VGGish
 embeddings the FAD-VGGish column says so (``n/a``) instead of showing a number from random weights.
 
-Writes ``table2.{md,tex,csv}``, ``table3.{md,tex,csv}`` and ``metrics.json`` into ``--out-dir``.
+Writes ``table2.{md,tex,csv}``, ``table3.{md,tex,csv}``, ``figure2.{png,svg}`` (Figure 2 for one prompt,
+on the first T2I variant's instrument), ``metrics.json`` and ``details.json`` (per instrument) into
+``--out-dir``.
 """
 
 from __future__ import annotations
@@ -164,18 +166,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--vggish-unavailable", default="n/a", help="what the FAD-VGGish column says without VGGish"
     )
+    p.add_argument("--figure-prompt", help="prompt id of Figure 2 (default: the first T2I prompt)")
     p.add_argument("--out-dir", type=Path, required=True)
     return p.parse_args(argv)
 
 
-def read_prompts(path: Path) -> dict[str, np.ndarray]:
+def read_prompts(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Text embeddings ``[D]`` and texts of the prompts, by prompt id."""
     from instrumentgen.features.cache import read_features
 
     meta, values = read_features(path)
     table = meta.to_pandas()
     if "id" not in table.columns:
         raise MetricInputError(f"{path} is not a CLAP text cache of prompts (no 'id' column)")
-    return {str(i): np.asarray(v, dtype=np.float64) for i, v in zip(table["id"], values, strict=True)}
+    ids = [str(i) for i in table["id"]]
+    texts = table["text"].astype(str).tolist() if "text" in table.columns else ids
+    embeddings = {i: np.asarray(v, dtype=np.float64) for i, v in zip(ids, values, strict=True)}
+    return embeddings, dict(zip(ids, texts, strict=True))
+
+
+def figure(refs: References, generated: Ensemble, text: dict, texts: dict, prompt: str | None, out: Path):
+    """Figure 2 for ``prompt`` (default: the first) over the cells of its generated instrument."""
+    from instrumentgen.metrics.figure2 import plot_figure2
+
+    instruments = {inst.name: inst for inst in generated.instruments()}
+    prompt = prompt or sorted(instruments)[0]
+    if prompt not in instruments:
+        raise MetricInputError(
+            f"Figure 2: prompt {prompt!r} has no generated instrument in {generated.label}"
+        )
+    return plot_figure2(
+        text[prompt], instruments[prompt], refs.templates, refs.affinity, texts.get(prompt, prompt), out
+    )
 
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -197,11 +219,14 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     for variant, path in s2i.items():
         table2[variant] = s2i_row(refs, load_ensemble(path, f"{variant} S2I"), None)
     table3: dict[str, dict] = {}
-    if t2i:
-        text = read_prompts(args.prompts)
-        for variant, path in t2i.items():
-            table3[variant] = t2i_row(refs, load_ensemble(path, f"{variant} T2I"), text, None)
     args.out_dir.mkdir(parents=True, exist_ok=True)
+    if t2i:
+        text, texts = read_prompts(args.prompts)
+        for variant, path in t2i.items():
+            generated = load_ensemble(path, f"{variant} T2I")
+            table3[variant] = t2i_row(refs, generated, text, None)
+            if len(table3) == 1:
+                figure(refs, generated, text, texts, args.figure_prompt, args.out_dir / "figure2")
     write_table(table_frame(table2, TABLE2_COLUMNS, na), args.out_dir / "table2", "Table 2: S2I (test set)")
     if table3:
         write_table(
