@@ -16,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -25,3 +26,4 @@ rule all:
         rules.features.input,
         rules.train.input,
         rules.generate.input,
+        rules.evaluate.input,

@@ -149,6 +149,7 @@ def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
 
 GENERATION_JOBS = {
     "generate_instruments": 8, "export_instruments": 8, "pitch_accuracy": 8, "pitch_summary": 1,
+    "embed_generated": 8, "evaluate_tables": 1,
 }
 
 
@@ -188,6 +189,31 @@ def test_ci_generation_outputs(ci_workspace: Path):
     assert len(summary) == 8 and set(summary["task"]) == {"s2i", "t2i"}
     metrics = json.loads((results / "metrics" / "pitch_accuracy.json").read_text())
     assert metrics["magnet/s2i"]["target"] is None and metrics["baseline/t2i"]["target"] == 0.85
+
+
+def test_ci_evaluation_outputs(ci_workspace: Path):
+    """Tables 2 and 3 (Markdown, LaTeX, CSV), Figure 2 and the metrics JSON, with every variant and the
+    reference rows; FAD-VGGish says n/a offline."""
+    results = ci_workspace / "results" / "ci"
+    metrics = json.loads((results / "metrics" / "evaluation.json").read_text())
+    variants = ["baseline", "random", "fixed", "magnet"]
+    assert list(metrics["s2i"]) == ["ground truth (test set)", "codec reconstruction", *variants]
+    assert list(metrics["t2i"]) == variants
+    truth = metrics["s2i"]["ground truth (test set)"]
+    assert truth["FAD-CLAP"] == pytest.approx(0.0, abs=1e-9) and truth["s_CLAP*"] == pytest.approx(1.0)
+    for row in (*metrics["s2i"].values(), *metrics["t2i"].values()):
+        assert row["FAD-VGGish"] is None and 0.0 <= row["TC_CLAP*"] <= 1.0 + 1e-9
+    for variant in variants:
+        assert metrics["s2i"][variant]["FAD-CLAP"] > 0
+        assert all(-1 <= metrics["t2i"][variant][f"s_CLAP* {m}"] <= 1 for m in ("naive", "translation", "coloration"))
+    assert metrics["fad_vggish"] == "n/a offline"
+    for stem in ("table2", "table3"):
+        md = (results / "evaluate" / f"{stem}.md").read_text()
+        assert "n/a offline" in md and all(v in md for v in variants)
+        assert (results / "evaluate" / f"{stem}.tex").read_text().startswith("\\begin{table}")
+        assert len(pd.read_csv(results / "evaluate" / f"{stem}.csv")) == (6 if stem == "table2" else 4)
+    for suffix in (".png", ".svg"):
+        assert (results / "evaluate" / f"figure2{suffix}").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(
@@ -292,7 +318,7 @@ def test_dvc_records_the_data_stage_of_every_profile():
     for profile in ("paper", "tiny", "ci"):
         assert f"data@{profile}" in proc.stdout
     stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
-    for phase in ("data", "features", "train", "generate"):
+    for phase in ("data", "features", "train", "generate", "evaluate"):
         assert f"{phase}@tiny" in proc.stdout
         assert all(next(iter(o.values()))["persist"] for o in stages[phase]["do"]["outs"])
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()

@@ -180,6 +180,9 @@ if GEN["grid"]["pitch_min"] > GEN["grid"]["pitch_max"]:
     )
 # Generation runs the LM and the codec decoder: on a GPU for the paper, on the CPU offline.
 GPU_GENERATION = int(P["codec"]["kind"] == "dac")
+# What Tables 2-3 say in the FAD-VGGish column: offline profiles have no VGGish weights (a number from
+# random weights would mean nothing); the paper profile's VGGish embedding is not implemented yet.
+EVAL_VGGISH_NOTE = "n/a offline" if P["data"]["source"] != "nsynth" else "not computed (VGGish not implemented yet)"
 GEN_THREADS = GEN["threads"] or 16
 
 

@@ -3,9 +3,9 @@ WAVs) or the codec's reconstruction of a split (its cached codes, decoded).
 
     python -m instrumentgen.metrics.embed_notes --model CLAP \\
         --manifest data/<p>/generated/<v>/<task>/manifest.parquet \\
-        --out data/<p>/features/generated/<v>/<task>/clap.parquet
+        --out data/<p>/evaluation/clap/<v>_<task>.parquet
     python -m instrumentgen.metrics.embed_notes --model CLAP --codes data/<p>/features/codes/test.parquet \\
-        --codec CODEC --out data/<p>/features/reconstruction/test_clap.parquet
+        --codec CODEC --out data/<p>/evaluation/clap/reconstruction_test.parquet
 
 The output Parquet has one row per note: ``instrument``, ``pitch``, ``velocity`` and ``feature``
 (``[D]`` float32), written atomically.

@@ -2,7 +2,7 @@
 
     python -m instrumentgen.metrics.evaluate --reference data/<p>/features/clap_audio/valid.parquet \\
         data/<p>/features/clap_audio/test.parquet --test data/<p>/features/clap_audio/test.parquet \\
-        [--reconstruction data/<p>/features/reconstruction/test_clap.parquet] \\
+        [--reconstruction data/<p>/evaluation/clap/reconstruction_test.parquet] \\
         --prompts data/<p>/features/clap_text/prompts.parquet \\
         --s2i baseline=data/<p>/features/generated/baseline/s2i/clap.parquet ... \\
         --t2i baseline=data/<p>/features/generated/baseline/t2i/clap.parquet ... \\
@@ -168,6 +168,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--figure-prompt", help="prompt id of Figure 2 (default: the first T2I prompt)")
     p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, help="metrics JSON (default: OUT_DIR/metrics.json)")
     return p.parse_args(argv)
 
 
@@ -235,10 +236,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     metrics = {
         "s2i": {k: {c: v[c] for c in TABLE2_COLUMNS} for k, v in table2.items()},
         "t2i": {k: {c: v[c] for c in TABLE3_COLUMNS} for k, v in table3.items()},
-        "fad_vggish": None if na is None else na,
+        "fad_vggish": na,
         "reference": {"instruments": refs.affinity.n_instruments, "cells": int(len(refs.affinity.cells))},
     }
-    write_json_atomic(args.out_dir / "metrics.json", metrics)
+    write_json_atomic(args.metrics or args.out_dir / "metrics.json", metrics)
     write_json_atomic(args.out_dir / "details.json", {"s2i": table2, "t2i": table3})
     return metrics
 

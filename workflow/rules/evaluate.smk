@@ -1,0 +1,90 @@
+# Evaluate phase (paper Section 3): CLAP embeddings of every generated note and of the codec's
+# reconstruction of the test split, then Tables 2 (S2I) and 3 (T2I), Figure 2 and a metrics JSON.
+# VGGish (FAD-VGGish) is not computed yet: the tables say so in that column.
+
+
+rule evaluate:
+    input:
+        f"{RESULTS}/metrics/evaluation.json",
+
+
+rule embed_generated:
+    input:
+        model=clap_model(),
+        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
+        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
+    output:
+        f"{DATA}/evaluation/clap/{{variant}}_{{task}}.parquet",
+    params:
+        batch_size=P["clap"]["batch_size"],
+    threads: GEN_THREADS
+    resources:
+        gpu=GPU_ENCODERS,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/embed_generated_{{variant}}_{{task}}.log",
+    shell:
+        "python -m instrumentgen.metrics.embed_notes --model {input.model} --manifest {input.manifest}"
+        " --out {output} --batch-size {params.batch_size} --threads {threads} > {log} 2>&1"
+
+
+rule embed_reconstruction:
+    input:
+        model=clap_model(),
+        codec=codec_model(),
+        codes=f"{DATA}/features/codes/test.parquet",
+        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
+    output:
+        f"{DATA}/evaluation/clap/reconstruction_test.parquet",
+    params:
+        batch_size=P["clap"]["batch_size"],
+    threads: GEN_THREADS
+    resources:
+        gpu=GPU_ENCODERS,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/embed_reconstruction.log",
+    shell:
+        "python -m instrumentgen.metrics.embed_notes --model {input.model} --codes {input.codes}"
+        " --codec {input.codec} --out {output} --batch-size {params.batch_size} --threads {threads}"
+        " > {log} 2>&1"
+
+
+rule evaluate_tables:
+    input:
+        reference=expand(f"{DATA}/features/clap_audio/{{split}}.parquet", split=["valid", "test"]),
+        test=f"{DATA}/features/clap_audio/test.parquet",
+        reconstruction=f"{DATA}/evaluation/clap/reconstruction_test.parquet",
+        prompts=f"{DATA}/features/clap_text/prompts.parquet",
+        s2i=expand(f"{DATA}/evaluation/clap/{{variant}}_s2i.parquet", variant=VARIANTS),
+        t2i=expand(f"{DATA}/evaluation/clap/{{variant}}_t2i.parquet", variant=VARIANTS),
+        code=code("metrics/evaluate.py"),
+    output:
+        metrics=f"{RESULTS}/metrics/evaluation.json",
+        details=f"{RESULTS}/evaluate/details.json",
+        tables=multiext(f"{RESULTS}/evaluate/table2", ".md", ".tex", ".csv")
+        + multiext(f"{RESULTS}/evaluate/table3", ".md", ".tex", ".csv"),
+        figure=report(
+            multiext(f"{RESULTS}/evaluate/figure2", ".png", ".svg"),
+            caption="../report/figure2.rst",
+            category="Evaluation",
+        ),
+    params:
+        s2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.s2i)),
+        t2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.t2i)),
+        vggish=EVAL_VGGISH_NOTE,
+        figure_prompt=P["evaluate"]["figure_prompt"] or "",
+        out_dir=lambda wc, output: os.path.dirname(output.details),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/evaluate_tables.log",
+    shell:
+        "python -m instrumentgen.metrics.evaluate --reference {input.reference} --test {input.test}"
+        " --reconstruction {input.reconstruction} --prompts {input.prompts}"
+        " --s2i {params.s2i} --t2i {params.t2i} --vggish-unavailable {params.vggish:q}"
+        " $( [ -n '{params.figure_prompt}' ] && echo --figure-prompt '{params.figure_prompt}' )"
+        " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"
