@@ -2,8 +2,9 @@
 
 One forward pass per step over ``[conditional; null]`` rows (the null rows replace every condition,
 CLAP included, by its learned null embedding); each step feeds only the new tokens, attending to the
-cached keys and values of the previous ones (buffers preallocated for the whole sequence). Steps where the delay pattern has no code are forced to
-the special token, so the sequence reverts to ``[B, K, T]`` codes exactly.
+cached keys and values of the previous ones (buffers preallocated for the whole sequence). Steps
+where the delay pattern has no code are forced to the special token, so the sequence reverts to
+``[B, K, T]`` codes exactly.
 """
 
 from __future__ import annotations

@@ -283,7 +283,9 @@ class CodecLM(nn.Module):
         tokens ``[B, C, d]``: their keys and values are preallocated and filled in place."""
         limit = self.config.max_frames + self.config.n_codebooks
         if not 1 <= capacity <= limit:
-            raise ValueError(f"cache capacity must be in 1..{limit} (max_frames + n_codebooks), got {capacity}")
+            raise ValueError(
+                f"cache capacity must be in 1..{limit} (max_frames + n_codebooks), got {capacity}"
+            )
         return [block.start_cache(cond_tokens, capacity) for block in self.blocks]
 
     def compile_backbone(self, **options) -> None:
