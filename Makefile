@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup system-deps demo test run lint bench bench-encoders bench-train bench-generate lock clean-venv
+.PHONY: setup system-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
 
 setup: $(STAMP) system-deps
 
@@ -33,14 +33,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-# The offline demo: the tiny profile end to end (no GPU, no network).
+# The offline demo: the tiny profile end to end (no GPU, no network), then its Snakemake report
+# (tables, figures, captions) as results/tiny/report.html.
 demo: setup
 	$(OFFLINE) $(BIN)/snakemake --profile workflow/profiles/tiny
+	$(OFFLINE) $(BIN)/snakemake --profile workflow/profiles/tiny --report results/tiny/report.html
 
 # Any profile: `make run PROFILE=ci` (paper: `make run PROFILE=paper`, needs GPU + internet).
 run: setup
 	@test -f workflow/profiles/$(PROFILE)/params.yaml || { echo "error: unknown profile '$(PROFILE)'; known: $$(ls workflow/profiles | tr '\n' ' ')"; exit 1; }
 	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE)
+	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE) \
+	  --report results/$(PROFILE)/report.html
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q
@@ -51,6 +55,11 @@ lint: setup
 
 bench: setup
 	$(OFFLINE) $(BIN)/python benchmarks/data_phase.py
+
+# `make demo` from scratch (whole tiny DAG + report): wall time, peak RSS, phase times
+# → benchmarks/results/demo_tiny.json (targets: <= 15 min, <= 4 GB on a 2-core machine).
+bench-demo: setup
+	$(OFFLINE) $(BIN)/python benchmarks/demo.py
 
 bench-encoders: setup
 	$(OFFLINE) $(BIN)/python benchmarks/encoders.py

@@ -20,12 +20,12 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import psutil
+from measure import run_measured
 
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.workspace import OFFLINE_ENV, make_workspace
@@ -34,37 +34,17 @@ TARGETS_S = {("tiny", "data"): 60.0, ("ci", "data"): 20.0, ("tiny", "all"): 600.
 OUT = REPO_ROOT / "benchmarks" / "results" / "data_phase.json"
 
 
-def tree_rss(proc: psutil.Process) -> tuple[int, int]:
-    """(sum of RSS over ``proc`` and its descendants, largest single RSS), in bytes."""
-    total = largest = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            rss = p.memory_info().rss
-        except psutil.Error:
-            continue
-        total += rss
-        largest = max(largest, rss)
-    return total, largest
-
-
 def run_profile(profile: str, cores: int, target: str = "data") -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{profile}-") as tmp:
         ws = make_workspace(Path(tmp) / "ws")
         cmd = [str(Path(sys.executable).with_name("snakemake")), "--profile", f"workflow/profiles/{profile}",
                "--cores", str(cores), target]
         env = {**os.environ, **OFFLINE_ENV}
-        start = time.perf_counter()
         log_path = Path(tmp) / "snakemake.log"
-        with log_path.open("w") as log_file:
-            proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-            watched = psutil.Process(proc.pid)
-            peak_total = peak_single = 0
-            while proc.poll() is None:
-                total, single = tree_rss(watched)
-                peak_total, peak_single = max(peak_total, total), max(peak_single, single)
-                time.sleep(0.05)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
+        measured = run_measured(cmd, ws, env, log_path)
+        wall, peak_total = measured.wall_s, measured.peak_rss_bytes
+        peak_single = measured.peak_single_rss_bytes
+        if measured.returncode != 0:
             raise RuntimeError(f"{profile}: snakemake failed\n{log_path.read_text()[-4000:]}")
         notes = sum(len(json.loads(p.read_text()))
                     for p in (ws / "data" / profile).glob("*/nsynth-*/examples.json"))

@@ -86,7 +86,9 @@ def test_decode_is_deterministic_and_batch_independent(codec: FittedCodec,
     codes = codec.encode(torch.from_numpy(held_out[0][:4])[:, None])
     batch = codec.decode(codes)
     assert torch.equal(batch, codec.decode(codes))
-    assert torch.allclose(codec.decode(codes[2:3]), batch[2:3], atol=1e-5)
+    # Batched and single FFTs round differently in float32, and 32 Griffin-Lim iterations grow that
+    # to ~1e-4 on some CPUs (measured 1.0e-4 on a Xeon); a batch-dependent phase would differ by O(1).
+    assert torch.allclose(codec.decode(codes[2:3]), batch[2:3], atol=1e-3)
 
 
 def test_save_load_round_trip(codec: FittedCodec, tmp_path: Path, held_out: Notes) -> None:

@@ -187,3 +187,73 @@ def test_embedding_a_manifest_keeps_silent_notes_and_rejects_unreadable_ones(tmp
     _, batches = manifest_batches(manifest, batch_size=2)
     with pytest.raises(FeatureError, match="n2.wav cannot be read"):
         embed(batches, len(manifest), lambda audio: audio[:, :2])
+
+
+def write_vggish(path: Path, notes: pd.DataFrame, frames: np.ndarray) -> None:
+    """VGGish embeddings as embed_notes writes them: ``feature`` ``[E, D]`` per note."""
+    write_embeddings(notes.assign(feature=list(frames.astype(np.float32))), path, {}, feature="vggish")
+
+
+def test_fad_vggish_uses_every_frame_of_every_note(files: dict[str, Path], tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    test_notes, _ = read_embeddings(files["test"])
+    t2i_notes, _ = read_embeddings(files["t2i"])
+    frames = {
+        "test": rng.normal(size=(len(test_notes), 4, DIM)),
+        "recon": rng.normal(0.1, 1.0, size=(len(test_notes), 4, DIM)),
+        "s2i": rng.normal(0.3, 1.2, size=(len(test_notes), 4, DIM)),
+        "t2i": rng.normal(-0.2, 0.9, size=(len(t2i_notes), 4, DIM)),
+    }
+    paths = {k: tmp_path / f"vggish_{k}.parquet" for k in frames}
+    for key in ("test", "recon", "s2i"):
+        write_vggish(paths[key], test_notes, frames[key])
+    write_vggish(paths["t2i"], t2i_notes, frames["t2i"])
+    args = [
+        "--reference", str(files["valid"]), str(files["test"]), "--test", str(files["test"]),
+        "--reconstruction", str(files["s2i"]), "--prompts", str(files["prompts"]),
+        "--s2i", f"baseline={files['s2i']}", "--t2i", f"baseline={files['t2i']}",
+        "--vggish-test", str(paths["test"]), "--vggish-reconstruction", str(paths["recon"]),
+        "--vggish-s2i", f"baseline={paths['s2i']}", "--vggish-t2i", f"baseline={paths['t2i']}",
+        "--out-dir", str(tmp_path / "out"),
+    ]
+    ev.main(args)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    flat = {k: v.reshape(-1, DIM) for k, v in frames.items()}
+    assert metrics["s2i"]["ground truth (test set)"]["FAD-VGGish"] == pytest.approx(0.0, abs=1e-9)
+    recon = metrics["s2i"]["codec reconstruction"]["FAD-VGGish"]
+    assert recon == pytest.approx(fad(flat["test"], flat["recon"]))
+    assert metrics["s2i"]["baseline"]["FAD-VGGish"] == pytest.approx(fad(flat["test"], flat["s2i"]))
+    assert metrics["t2i"]["baseline"]["FAD-VGGish"] == pytest.approx(fad(flat["test"], flat["t2i"]))
+    assert fad(flat["test"], flat["s2i"]) != pytest.approx(fad(flat["test"][::4], flat["s2i"][::4]))
+    table = pd.read_csv(tmp_path / "out" / "table2.csv", index_col=0)
+    shown = float(table.loc["baseline", "FAD-VGGish ↓"])
+    assert shown == pytest.approx(fad(flat["test"], flat["s2i"]), abs=1e-4)
+    assert "VGGish" in metrics["fad_vggish"]
+    # a set without VGGish embeddings while the test set has them is named
+    with pytest.raises(SystemExit):
+        ev.main([a for a in args if a not in ("--vggish-t2i", f"baseline={paths['t2i']}")])
+
+
+def test_a_partial_generation_is_named_with_its_variant(files: dict[str, Path], tmp_path: Path, capsys):
+    notes, z = read_embeddings(files["s2i"])
+    keep = (notes["instrument"] == "t1").to_numpy()
+    partial = tmp_path / "partial.parquet"
+    write_embeddings(notes[keep].assign(feature=list(z[keep].astype(np.float32))), partial, {})
+    base = ["--reference", str(files["valid"]), "--test", str(files["test"])]
+    base += ["--out-dir", str(tmp_path / "o")]
+    with pytest.raises(SystemExit):
+        ev.main(base + ["--s2i", f"random={partial}"])
+    assert "random S2I: 1 test instruments have no generated cells (first: t2)" in capsys.readouterr().err
+    t2i_notes, t2i_z = read_embeddings(files["t2i"])
+    keep = (t2i_notes["instrument"] == "p2").to_numpy()
+    write_embeddings(t2i_notes[keep].assign(feature=list(t2i_z[keep].astype(np.float32))), partial, {})
+    with pytest.raises(SystemExit):
+        ev.main(base + ["--prompts", str(files["prompts"]), "--t2i", f"fixed={partial}"])
+    assert "fixed T2I: 1 prompts have no generated cells (first: p1)" in capsys.readouterr().err
+    nan = tmp_path / "nan.parquet"
+    z_nan = z.copy()
+    z_nan[3, 0] = np.nan
+    write_embeddings(notes.assign(feature=list(z_nan.astype(np.float32))), nan, {})
+    with pytest.raises(SystemExit):
+        ev.main(base + ["--s2i", f"magnet={nan}"])
+    assert "magnet S2I: 1 embeddings have NaN/inf values (first: row 3)" in capsys.readouterr().err

@@ -139,6 +139,19 @@ def test_paper_profile_plans_generation_on_the_gpu(tmp_path: Path):
     assert text.count("gpu=1") >= 4 + 8  # training and generation jobs hold a GPU token
 
 
+def test_paper_profile_plans_vggish_for_every_set_of_the_tables(tmp_path: Path):
+    ws = make_workspace(tmp_path / "ws")
+    features = planned_jobs(snakemake(ws, "-n", "features"))
+    assert features["fetch_vggish"] == 1  # with the other weights: before any training
+    proc = snakemake(ws, "-n", "-p", "evaluate")
+    jobs = planned_jobs(proc)
+    assert jobs["embed_test_vggish"] == 1 and jobs["embed_reconstruction"] == 2
+    assert jobs["embed_generated"] == 2 * 8  # CLAP and VGGish for 4 variants x 2 tasks
+    text = proc.stdout + proc.stderr
+    assert "--embedder vggish --model data/paper/models/vggish/vggish-10086976.pth" in text
+    assert "--vggish-test data/paper/evaluation/vggish/test.parquet" in text and "n/a offline" not in text
+
+
 def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
     overlay = ci_copy / "workflow/profiles/ci/params.yaml"
     params = yaml.safe_load(overlay.read_text())
@@ -327,29 +340,50 @@ def test_dvc_records_the_data_stage_of_every_profile():
     assert ".snakemake/" in (REPO_ROOT / ".dvcignore").read_text()
 
 
-def test_dvc_repro_records_the_ci_stages(tmp_path: Path):
-    """`dvc repro features@ci` runs Snakemake for both phases, records the outputs, and is then
-    up to date."""
-    ws = make_workspace(tmp_path / "ws")
-    (ws / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
+def test_reviewer_workflow_dvc_repro_push_pull_then_nothing_to_do(tmp_path: Path):
+    """The reviewer workflow (README): `dvc repro evaluate@ci` runs Snakemake phase by phase and
+    records every output; `dvc status` is then clean. A fresh checkout that pulls the artifacts from a
+    (local) DVC remote is clean too, and after `snakemake --touch` Snakemake has nothing to do."""
     dvc = str(BIN / "dvc")
 
-    def run(*args: str) -> str:
+    def run(ws: Path, *args: str) -> str:
         proc = subprocess.run([dvc, *args], cwd=ws, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc.stdout
 
-    run("init", "--no-scm")
-    run("repro", "train@ci")  # and features@ci and data@ci, which it depends on
+    def checkout(name: str) -> Path:
+        ws = make_workspace(tmp_path / name)
+        (ws / ".venv").symlink_to(Path(sys.executable).parents[1], target_is_directory=True)
+        return ws
+
+    ws = checkout("ws")
+    run(ws, "init", "--no-scm")
+    run(ws, "repro", "evaluate@ci")  # and every ci stage upstream of it
     lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
-    assert {o["path"] for o in lock["data@ci"]["outs"]} == {"data/ci/manifest", "data/ci/resampled",
-                                                            "results/ci/data"}
-    assert {o["path"] for o in lock["features@ci"]["outs"]} == {"data/ci/features", "data/ci/models",
-                                                                "results/ci/features"}
+    assert {o["path"] for o in lock["data@ci"]["outs"]} == {
+        "data/ci/synthetic", "data/ci/manifest", "data/ci/resampled", "results/ci/data"}
     assert {o["path"] for o in lock["train@ci"]["outs"]} == {"data/ci/lm", "results/ci/train"}
-    assert "Data and pipelines are up to date" in run("status", "train@ci")
-    assert "didn't change" in run("repro", "train@ci")
-    plots = json.loads(run("plots", "show", "--json"))
-    # only the train stage ran: the generate stage's plots do not exist yet
-    assert not [e for e in plots.get("errors", []) if "/ci/train/" in e.get("source", e.get("name", ""))]
+    assert {o["path"] for o in lock["evaluate@ci"]["outs"]} == {
+        "data/ci/evaluation", "results/ci/evaluate", "results/ci/metrics/evaluation.json"}
+    clean = "Data and pipelines are up to date"
+    assert clean in run(ws, "status", "evaluate@ci", "--with-deps")
+    assert "didn't change" in run(ws, "repro", "evaluate@ci")
+    metrics = json.loads(run(ws, "metrics", "show", "--json"))
+    assert "results/ci/metrics/evaluation.json" in json.dumps(metrics)
+    plots = json.loads(run(ws, "plots", "show", "--json"))
     assert plots["data"]["results/ci/train/valid_loss"], "the ci validation-loss plot has no data"
+
+    remote = tmp_path / "remote"
+    run(ws, "remote", "add", "-d", "local", str(remote))
+    run(ws, "push", "evaluate@ci", "--with-deps")
+    fresh = checkout("fresh")  # what a reviewer's clone holds: the code, dvc.lock, the metrics in git
+    run(fresh, "init", "--no-scm")
+    shutil.copy2(ws / "dvc.lock", fresh / "dvc.lock")
+    shutil.copy2(ws / ".dvc" / "config", fresh / ".dvc" / "config")
+    shutil.copytree(ws / "results" / "ci" / "metrics", fresh / "results" / "ci" / "metrics")
+    run(fresh, "pull", "evaluate@ci", "--with-deps")
+    assert clean in run(fresh, "status", "evaluate@ci", "--with-deps")
+    table2 = "results/ci/evaluate/table2.md"
+    assert (fresh / table2).read_text() == (ws / table2).read_text()
+    snakemake(fresh, "--touch", "--cores", "1", profile="ci")  # pulled files have checkout times
+    assert planned_jobs(snakemake(fresh, "-n", profile="ci")) == {}

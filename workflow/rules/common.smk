@@ -180,9 +180,6 @@ if GEN["grid"]["pitch_min"] > GEN["grid"]["pitch_max"]:
     )
 # Generation runs the LM and the codec decoder: on a GPU for the paper, on the CPU offline.
 GPU_GENERATION = int(P["codec"]["kind"] == "dac")
-# What Tables 2-3 say in the FAD-VGGish column: offline profiles have no VGGish weights (a number from
-# random weights would mean nothing); the paper profile's VGGish embedding is not implemented yet.
-EVAL_VGGISH_NOTE = "n/a offline" if P["data"]["source"] != "nsynth" else "not computed (VGGish not implemented yet)"
 GEN_THREADS = GEN["threads"] or 16
 
 
@@ -199,3 +196,53 @@ def generation_inputs(wildcards):
 def task_args(wildcards):
     """``--grid`` for T2I (the S2I cells come from the test instruments)."""
     return f"--grid '{T2I_GRID_JSON}'" if wildcards.task == "t2i" else ""
+
+
+# ---------------------------------------------------------------- evaluation (evaluate.smk)
+VGGISH = P["evaluate"]["vggish"]
+# Embedders of the evaluation: CLAP always, VGGish where its weights exist (the paper profile).
+EMBEDDERS = ["clap", "vggish"] if VGGISH["enabled"] else ["clap"]
+# What Tables 2-3 say in the FAD-VGGish column without VGGish: a number from random weights would mean
+# nothing, so the offline profiles say so.
+EVAL_VGGISH_NOTE = "n/a offline"
+
+wildcard_constraints:
+    embedder="|".join(EMBEDDERS),
+
+
+def embedder_model(wildcards):
+    """The model file of an evaluation embedder."""
+    return clap_model() if wildcards.embedder == "clap" else weights_file(VGGISH)
+
+
+def embedder_batch(wildcards):
+    return P["clap"]["batch_size"] if wildcards.embedder == "clap" else VGGISH["batch_size"]
+
+
+def embedder_code(wildcards):
+    """Source files of embed_notes and of the embedder it loads (not the other one's)."""
+    unused = ("vggish/model.py",) if wildcards.embedder == "clap" else ("clap/loading.py",)
+    return code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE + unused)
+
+
+def vggish_inputs(wildcards):
+    """The VGGish embeddings of every set of the tables (none without VGGish)."""
+    if not VGGISH["enabled"]:
+        return {}
+    folder = f"{DATA}/evaluation/vggish"
+    return {
+        "vggish_test": f"{folder}/test.parquet",
+        "vggish_reconstruction": f"{folder}/reconstruction_test.parquet",
+        **{f"vggish_{v}_{t}": f"{folder}/{v}_{t}.parquet" for v in VARIANTS for t in TASKS},
+    }
+
+
+def vggish_args(wildcards, input):
+    """``--vggish-*`` arguments of evaluate_tables, or what the column says without VGGish."""
+    if not VGGISH["enabled"]:
+        return f"--vggish-unavailable '{EVAL_VGGISH_NOTE}'"
+    pairs = {t: " ".join(f"{v}={input[f'vggish_{v}_{t}']}" for v in VARIANTS) for t in TASKS}
+    return (
+        f"--vggish-test {input.vggish_test} --vggish-reconstruction {input.vggish_reconstruction}"
+        f" --vggish-s2i {pairs['s2i']} --vggish-t2i {pairs['t2i']}"
+    )

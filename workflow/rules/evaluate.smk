@@ -1,6 +1,7 @@
-# Evaluate phase (paper Section 3): CLAP embeddings of every generated note and of the codec's
-# reconstruction of the test split, then Tables 2 (S2I) and 3 (T2I), Figure 2 and a metrics JSON.
-# VGGish (FAD-VGGish) is not computed yet: the tables say so in that column.
+# Evaluate phase (paper Section 3): embeddings of every generated note, of the codec's reconstruction
+# of the test split and (VGGish) of the test split itself, then Tables 2 (S2I) and 3 (T2I), Figure 2
+# and a metrics JSON. CLAP always; VGGish (FAD-VGGish) where evaluate.vggish.enabled (the paper
+# profile), else the tables say "n/a offline" in that column.
 
 
 rule evaluate:
@@ -10,51 +11,77 @@ rule evaluate:
 
 rule embed_generated:
     input:
-        model=clap_model(),
+        model=embedder_model,
         manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
         audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
-        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
+        code=embedder_code,
     output:
-        f"{DATA}/evaluation/clap/{{variant}}_{{task}}.parquet",
+        f"{DATA}/evaluation/{{embedder}}/{{variant}}_{{task}}.parquet",
     params:
-        batch_size=P["clap"]["batch_size"],
+        batch_size=embedder_batch,
     threads: GEN_THREADS
     resources:
         gpu=GPU_ENCODERS,
     conda:
         ENV
     log:
-        f"{LOGS}/embed_generated_{{variant}}_{{task}}.log",
+        f"{LOGS}/embed_generated_{{embedder}}_{{variant}}_{{task}}.log",
     shell:
-        "python -m instrumentgen.metrics.embed_notes --model {input.model} --manifest {input.manifest}"
-        " --out {output} --batch-size {params.batch_size} --threads {threads} > {log} 2>&1"
+        "python -m instrumentgen.metrics.embed_notes --embedder {wildcards.embedder} --model {input.model}"
+        " --manifest {input.manifest} --out {output} --batch-size {params.batch_size} --threads {threads}"
+        " > {log} 2>&1"
 
 
 rule embed_reconstruction:
     input:
-        model=clap_model(),
+        model=embedder_model,
         codec=codec_model(),
         codes=f"{DATA}/features/codes/test.parquet",
-        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
+        code=embedder_code,
     output:
-        f"{DATA}/evaluation/clap/reconstruction_test.parquet",
+        f"{DATA}/evaluation/{{embedder}}/reconstruction_test.parquet",
     params:
-        batch_size=P["clap"]["batch_size"],
+        batch_size=embedder_batch,
     threads: GEN_THREADS
     resources:
         gpu=GPU_ENCODERS,
     conda:
         ENV
     log:
-        f"{LOGS}/embed_reconstruction.log",
+        f"{LOGS}/embed_reconstruction_{{embedder}}.log",
     shell:
-        "python -m instrumentgen.metrics.embed_notes --model {input.model} --codes {input.codes}"
-        " --codec {input.codec} --out {output} --batch-size {params.batch_size} --threads {threads}"
+        "python -m instrumentgen.metrics.embed_notes --embedder {wildcards.embedder} --model {input.model}"
+        " --codes {input.codes} --codec {input.codec} --out {output} --batch-size {params.batch_size}"
+        " --threads {threads} > {log} 2>&1"
+
+
+rule embed_test_vggish:
+    # The test split's own VGGish frames (its CLAP embeddings are the features phase's cache).
+    input:
+        model=weights_file(VGGISH),
+        store=store_files("test"),
+        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE + ("clap/loading.py",)),
+    output:
+        f"{DATA}/evaluation/vggish/test.parquet",
+    params:
+        store=store_prefix,
+        batch_size=VGGISH["batch_size"],
+    threads: GEN_THREADS
+    resources:
+        gpu=GPU_ENCODERS,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/embed_test_vggish.log",
+    shell:
+        "python -m instrumentgen.metrics.embed_notes --embedder vggish --model {input.model}"
+        " --store {params.store} --out {output} --batch-size {params.batch_size} --threads {threads}"
         " > {log} 2>&1"
 
 
 rule evaluate_tables:
     input:
+        unpack(vggish_inputs),
         reference=expand(f"{DATA}/features/clap_audio/{{split}}.parquet", split=["valid", "test"]),
         test=f"{DATA}/features/clap_audio/test.parquet",
         reconstruction=f"{DATA}/evaluation/clap/reconstruction_test.parquet",
@@ -65,8 +92,12 @@ rule evaluate_tables:
     output:
         metrics=f"{RESULTS}/metrics/evaluation.json",
         details=f"{RESULTS}/evaluate/details.json",
-        tables=multiext(f"{RESULTS}/evaluate/table2", ".md", ".tex", ".csv")
-        + multiext(f"{RESULTS}/evaluate/table3", ".md", ".tex", ".csv"),
+        tables=report(
+            multiext(f"{RESULTS}/evaluate/table2", ".md", ".tex", ".csv")
+            + multiext(f"{RESULTS}/evaluate/table3", ".md", ".tex", ".csv"),
+            caption="../report/tables.rst",
+            category="Evaluation",
+        ),
         figure=report(
             multiext(f"{RESULTS}/evaluate/figure2", ".png", ".svg"),
             caption="../report/figure2.rst",
@@ -75,7 +106,7 @@ rule evaluate_tables:
     params:
         s2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.s2i)),
         t2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.t2i)),
-        vggish=EVAL_VGGISH_NOTE,
+        vggish=vggish_args,
         figure_prompt=P["evaluate"]["figure_prompt"] or "",
         out_dir=lambda wc, output: os.path.dirname(output.details),
     conda:
@@ -85,6 +116,6 @@ rule evaluate_tables:
     shell:
         "python -m instrumentgen.metrics.evaluate --reference {input.reference} --test {input.test}"
         " --reconstruction {input.reconstruction} --prompts {input.prompts}"
-        " --s2i {params.s2i} --t2i {params.t2i} --vggish-unavailable {params.vggish:q}"
+        " --s2i {params.s2i} --t2i {params.t2i} {params.vggish}"
         " $( [ -n '{params.figure_prompt}' ] && echo --figure-prompt '{params.figure_prompt}' )"
         " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"

@@ -1,7 +1,7 @@
 # Features phase: frozen encoders (codec codes, CLAP embeddings) cached to Parquet, the
 # fixed-CLAP reference notes, and the encoders' quality reports. The paper profile downloads
-# the pretrained DAC and LAION-CLAP weights; the offline profiles build a fitted codec and a
-# small CLAP from the train split.
+# the pretrained DAC and LAION-CLAP weights (and VGGish's, for the evaluation); the offline
+# profiles build a fitted codec and a small CLAP from the train split.
 
 
 rule features:
@@ -12,6 +12,7 @@ rule features:
         expand(f"{DATA}/features/reference/{{split}}.parquet", split=SPLITS),
         f"{RESULTS}/features/codec_quality.json",
         encoder_reports(),
+        [weights_file(VGGISH)] if VGGISH["enabled"] else [],
 
 
 rule fetch_dac:
@@ -46,6 +47,24 @@ rule fetch_clap:
         f"{LOGS}/fetch_clap.log",
     shell:
         "python -m instrumentgen.features.fetch_weights clap --dir {params.folder} --url {params.url} > {log} 2>&1"
+
+
+rule fetch_vggish:
+    # Used by the evaluate phase, fetched with the other weights: a network problem shows up before
+    # days of training, not after.
+    input:
+        ancient(code("features/fetch_weights.py", follow_imports=False)),  # see fetch_dac
+    output:
+        weights_file(VGGISH),
+    params:
+        url=VGGISH["url"],
+        folder=parent_of_output,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/fetch_vggish.log",
+    shell:
+        "python -m instrumentgen.features.fetch_weights vggish --dir {params.folder} --url {params.url} > {log} 2>&1"
 
 
 rule bootstrap_codec:

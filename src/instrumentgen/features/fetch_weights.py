@@ -1,6 +1,7 @@
-"""CLI of the ``fetch_dac`` / ``fetch_clap`` rules: download pretrained weights (paper profile).
+"""CLI of the ``fetch_dac`` / ``fetch_clap`` / ``fetch_vggish`` rules: download pretrained weights (paper
+profile).
 
-    python -m instrumentgen.features.fetch_weights {dac,clap} --dir DIR --url URL
+    python -m instrumentgen.features.fetch_weights {dac,clap,vggish} --dir DIR --url URL
 
 Skips the download when the file is already in ``DIR`` (placed there by hand, say); records its
 SHA-256 next to it on first use and checks it on every later load, before anything is unpickled.
@@ -17,7 +18,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m instrumentgen.features.fetch_weights", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["dac", "clap"])
+    ap.add_argument("what", choices=["dac", "clap", "vggish"])
     ap.add_argument("--dir", type=Path, required=True, help="folder for the weights file")
     ap.add_argument("--url", required=True)
     args = ap.parse_args(argv)
@@ -27,10 +28,14 @@ def main(argv: list[str] | None = None) -> None:
             from instrumentgen.codec.dac_codec import fetch_dac_weights
 
             path = fetch_dac_weights(args.dir, args.url)
-        else:
+        elif args.what == "clap":
             from instrumentgen.clap.laion import fetch_clap_weights
 
             path = fetch_clap_weights(args.dir, args.url)
+        else:
+            from instrumentgen.vggish.model import fetch_vggish_weights
+
+            path = fetch_vggish_weights(args.dir, args.url)
     except (OSError, RuntimeError, ValueError) as e:  # download/checksum errors name URL and path
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -185,7 +185,10 @@ def t2i_scores(
                 f"the audio embeddings {generated.dim} dimensions"
             )
         for method in T2I_METHODS:
-            z1, keep = t2i_reference(method, text[inst.name], inst, templates, affinity)
+            try:
+                z1, keep = t2i_reference(method, text[inst.name], inst, templates, affinity)
+            except MetricInputError as err:
+                raise MetricInputError(f"{generated.label}: {err}") from None
             cos = np.einsum("nd,nd->n", z1, inst.z[keep])
             out[method].append(
                 InstrumentScore(inst.name, float(cos.mean()), int(keep.sum()), int((~keep).sum()))

@@ -1,14 +1,18 @@
-"""CLAP audio embeddings of the notes an evaluation compares: generated notes (a generation manifest's
-WAVs) or the codec's reconstruction of a split (its cached codes, decoded).
+"""CLAP or VGGish audio embeddings of the notes an evaluation compares: generated notes (a generation
+manifest's WAVs), the codec's reconstruction of a split (its cached codes, decoded) or a split itself
+(its resampled store).
 
     python -m instrumentgen.metrics.embed_notes --model CLAP \\
         --manifest data/<p>/generated/<v>/<task>/manifest.parquet \\
         --out data/<p>/evaluation/clap/<v>_<task>.parquet
     python -m instrumentgen.metrics.embed_notes --model CLAP --codes data/<p>/features/codes/test.parquet \\
         --codec CODEC --out data/<p>/evaluation/clap/reconstruction_test.parquet
+    python -m instrumentgen.metrics.embed_notes --embedder vggish --model VGGISH.pth \\
+        --store data/<p>/resampled/test --out data/<p>/evaluation/vggish/test.parquet
 
 The output Parquet has one row per note: ``instrument``, ``pitch``, ``velocity`` and ``feature``
-(``[D]`` float32), written atomically.
+(CLAP: ``[D]``; VGGish: ``[E, 128]``, one 128-d frame per 0.96 s example), float32, written
+atomically.
 """
 
 from __future__ import annotations
@@ -99,9 +103,22 @@ def reconstruction_batches(notes: pd.DataFrame, codes: np.ndarray, codec, batch_
     return batches()
 
 
+def store_batches(store, batch_size: int) -> AudioBatches:
+    """Batches (notes, audio ``[B, T]``) of a split's resampled store."""
+    notes = note_table(pa.Table.from_pandas(store.index, preserve_index=False))
+
+    def batches() -> AudioBatches:
+        for start in range(0, len(store), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(store)))
+            yield notes.iloc[rows][NOTE_COLUMNS], store.batch(rows)
+
+    return batches()
+
+
 def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np.ndarray]) -> pd.DataFrame:
     """Run ``embed_fn(audio [B, T]) -> [B, D]`` over ``batches``; returns notes with a ``feature`` column.
 
+    ``embed_fn`` may return ``[B, E, D]`` (frames per note) as long as every batch has the same E.
     Non-finite audio is an error; silent notes are embedded like any other (a model may generate
     silence, and the metrics must see it) and counted in the log."""
     frames, features, silent = [], [], 0
@@ -119,6 +136,11 @@ def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np
                 raise FeatureError(
                     f"the embedder returned {values.shape} / non-finite values for notes {names[0]}…"
                 )
+            if features and values.shape[1:] != features[0].shape[1:]:
+                raise FeatureError(
+                    f"notes {names[0]}…: embeddings of shape {values.shape[1:]}, earlier notes "
+                    f"{features[0].shape[1:]} (notes of different lengths?)"
+                )
             frames.append(notes)
             features.append(values)
             bar.update(len(notes))
@@ -129,13 +151,13 @@ def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np
     return table
 
 
-def write_embeddings(table: pd.DataFrame, out: Path, params: dict) -> None:
+def write_embeddings(table: pd.DataFrame, out: Path, params: dict, feature: str = "clap_audio") -> None:
     """``table`` (NOTE_COLUMNS + ``feature``) → Parquet at ``out``, atomically."""
     values = np.stack(table["feature"].to_numpy())
     arrow = pa.Table.from_pandas(table[NOTE_COLUMNS].astype({"instrument": str}), preserve_index=False)
     arrow = arrow.append_column("feature", fixed_size_array(values))
     arrow = arrow.replace_schema_metadata(
-        {"feature": "clap_audio", "params": json.dumps(params, default=str)}
+        {"feature": feature, "params": json.dumps(params, default=str)}
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out, suffix=".parquet") as tmp:
@@ -143,8 +165,8 @@ def write_embeddings(table: pd.DataFrame, out: Path, params: dict) -> None:
 
 
 def read_embeddings(path: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """Notes (NOTE_COLUMNS) and embeddings ``[N, D]`` of an embeddings Parquet (this module's output, or
-    a CLAP audio cache of a split, whose ``instrument_str`` is renamed)."""
+    """Notes (NOTE_COLUMNS) and embeddings ``[N, D]`` (VGGish: ``[N, E, 128]``) of an embeddings Parquet
+    (this module's output, or a CLAP audio cache of a split, whose ``instrument_str`` is renamed)."""
     meta, values = read_features(path)
     notes = note_table(meta)
     missing = set(NOTE_COLUMNS) - set(notes.columns)
@@ -159,14 +181,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--embedder", choices=["clap", "vggish"], default="clap")
     p.add_argument(
-        "--model", type=Path, required=True, help="CLAP model file (.npz offline, LAION checkpoint)"
+        "--model", type=Path, required=True,
+        help="CLAP model file (.npz offline, LAION checkpoint) or VGGish weights (torchvggish .pth)",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest", type=Path, help="generation manifest (its WAVs are embedded)")
     source.add_argument(
         "--codes", type=Path, help="code cache of a split (decoded with --codec, then embedded)"
     )
+    source.add_argument("--store", type=Path, help="resampled store of a split (data/<p>/resampled/<split>)")
     p.add_argument("--codec", type=Path, help="codec file, with --codes")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--batch-size", type=int, default=32)
@@ -175,9 +200,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
+def load_model(args: argparse.Namespace):
+    """The embedder of ``--embedder``: ``embed_audio(audio [B, T], rate)``."""
+    if args.embedder == "vggish":
+        from instrumentgen.vggish.model import VGGishEmbedder
+
+        return VGGishEmbedder.load(args.model, device=args.device, batch_size=args.batch_size)
     from instrumentgen.clap.loading import load_embedder
 
+    return load_embedder(args.model, device=args.device)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.codes is not None and args.codec is None:
@@ -188,6 +222,12 @@ def run(args: argparse.Namespace) -> int:
         manifest = read_manifest(args.manifest)
         rate, batches = manifest_batches(manifest, args.batch_size)
         total, source = len(manifest), {"manifest": str(args.manifest)}
+    elif args.store is not None:
+        from instrumentgen.data.store import open_store
+
+        store = open_store(args.store)
+        total, rate, source = len(store), store.sample_rate, {"store": str(args.store)}
+        batches = store_batches(store, args.batch_size)
     else:
         from instrumentgen.codec.loading import load_codec
 
@@ -196,9 +236,10 @@ def run(args: argparse.Namespace) -> int:
         total, rate = len(notes), codec.sample_rate
         batches = reconstruction_batches(notes, codes, codec, args.batch_size)
         source = {"codes": str(args.codes), "codec": str(args.codec)}
-    model = load_embedder(args.model, device=args.device)
+    model = load_model(args)
     table = embed(batches, total, lambda audio: model.embed_audio(audio, rate))
-    write_embeddings(table, args.out, {**source, "model": str(args.model), "sample_rate": rate})
+    feature = "vggish" if args.embedder == "vggish" else "clap_audio"
+    write_embeddings(table, args.out, {**source, "model": str(args.model), "sample_rate": rate}, feature)
     log.info("embedded %d notes -> %s", len(table), args.out)
     return len(table)
 
@@ -208,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         run(args)
-    except (ValueError, OSError) as err:  # FeatureError, ManifestError, model and codec file errors
+    except (ValueError, OSError, RuntimeError) as err:  # FeatureError, ManifestError, model/codec files
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
 

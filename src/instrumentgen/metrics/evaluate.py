@@ -6,14 +6,19 @@
         --prompts data/<p>/features/clap_text/prompts.parquet \\
         --s2i baseline=data/<p>/features/generated/baseline/s2i/clap.parquet ... \\
         --t2i baseline=data/<p>/features/generated/baseline/t2i/clap.parquet ... \\
-        --vggish-unavailable "offline: no VGGish weights" --out-dir results/<p>/evaluate
+        [--vggish-test data/<p>/evaluation/vggish/test.parquet \\
+         --vggish-reconstruction data/<p>/evaluation/vggish/reconstruction_test.parquet \\
+         --vggish-s2i baseline=... --vggish-t2i baseline=...] \\
+        --vggish-unavailable "n/a offline" --out-dir results/<p>/evaluate
 
 **Table 2 (S2I)**: per variant, FAD (VGGish, CLAP) of its S2I notes against the test set, s_CLAP*
 (eq. 10) against the test notes of the same cells, TC_CLAP* (eq. 8); reference rows for the test set
 itself and the codec's reconstruction of it. **Table 3 (T2I)**: FAD of the T2I instruments against the
 test set, TC_CLAP*, and s_CLAP* naive / translation / coloration. ``A_11,*`` and the T2I templates
-``M_1,*`` come from the ``--reference`` sets (valid + test, paper Section 3.2). Without VGGish
-embeddings the FAD-VGGish column says so (``n/a``) instead of showing a number from random weights.
+``M_1,*`` come from the ``--reference`` sets (valid + test, paper Section 3.2). FAD-VGGish compares the
+VGGish frames (T = 4 per 4 s note) of each set with those of the test set (``--vggish-*``); without
+VGGish embeddings the column says so (``--vggish-unavailable``) instead of showing a number from
+random weights.
 
 Writes ``table2.{md,tex,csv}``, ``table3.{md,tex,csv}``, ``figure2.{png,svg}`` (Figure 2 for one prompt,
 on the first T2I variant's instrument), ``metrics.json`` and ``details.json`` (per instrument) into
@@ -75,8 +80,56 @@ class References:
     templates: Templates
 
 
+class VGGishSets:
+    """VGGish frames ``[N * E, 128]`` of the test set, for FAD-VGGish against it (None: not computed)."""
+
+    def __init__(self, test: Path | None, reconstruction: Path | None, s2i: dict[str, Path],
+                 t2i: dict[str, Path]) -> None:
+        if test is None and (reconstruction or s2i or t2i):
+            raise ValueError("--vggish-reconstruction/--vggish-s2i/--vggish-t2i need --vggish-test")
+        self.test = None if test is None else self.frames(test, "test set (VGGish)")
+        self.paths = {"codec reconstruction": reconstruction, **{("s2i", v): p for v, p in s2i.items()},
+                      **{("t2i", v): p for v, p in t2i.items()}}
+
+    @staticmethod
+    def frames(path: Path, label: str) -> np.ndarray:
+        notes, z = read_embeddings(path)
+        if z.ndim not in (2, 3):
+            raise MetricInputError(f"{label} ({path}): expected VGGish embeddings [N, E, 128], got {z.shape}")
+        return z.reshape(-1, z.shape[-1])
+
+    def check(self, s2i: dict[str, Path], t2i: dict[str, Path], reconstruction: bool) -> None:
+        """Every set of the tables has VGGish embeddings when the test set has."""
+        if self.test is None:
+            return
+        wanted = [("s2i", v) for v in s2i] + [("t2i", v) for v in t2i]
+        wanted += ["codec reconstruction"] if reconstruction else []
+        missing = [k for k in wanted if self.paths.get(k) is None]
+        if missing:
+            raise ValueError(f"--vggish-test is given but these sets have no VGGish embeddings: {missing}")
+
+    def fad(self, key: Any, label: str) -> float | None:
+        if self.test is None:
+            return None
+        if key == "ground truth":
+            return fad(self.test, self.test, ("test set (VGGish)", label))
+        return fad(self.test, self.frames(self.paths[key], label), ("test set (VGGish)", label))
+
+
+def check_coverage(generated: Ensemble, expected: set[str], what: str) -> None:
+    """Every expected instrument (test instrument, prompt) has generated notes in ``generated``: a
+    partial generation must not silently average over fewer instruments."""
+    missing = sorted(expected - set(generated.notes["instrument"]))
+    if missing:
+        raise MetricInputError(
+            f"{generated.label}: {len(missing)} {what} have no generated cells "
+            f"(first: {', '.join(missing[:3])}); regenerate them before evaluating"
+        )
+
+
 def s2i_row(refs: References, generated: Ensemble, vggish: float | None) -> dict[str, Any]:
-    s_value, s_per = s2i_score(refs.test, generated)
+    s_value, s_per = s2i_score(refs.test, generated)  # names a generated instrument the test set lacks
+    check_coverage(generated, set(refs.test.notes["instrument"]), "test instruments")
     tc_value, tc_per = tc_score(refs.affinity, generated)
     return {
         "FAD-VGGish": vggish,
@@ -93,6 +146,7 @@ def s2i_row(refs: References, generated: Ensemble, vggish: float | None) -> dict
 
 
 def t2i_row(refs: References, generated: Ensemble, text: dict[str, np.ndarray], vggish: float | None) -> dict:
+    check_coverage(generated, set(text), "prompts")
     tc_value, tc_per = tc_score(refs.affinity, generated)
     scores = t2i_scores(text, generated, refs.templates, refs.affinity)
     row = {
@@ -163,6 +217,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompts", type=Path, help="CLAP text cache of the T2I prompts (with --t2i)")
     p.add_argument("--s2i", nargs="*", default=[], help="VARIANT=embeddings of its S2I notes")
     p.add_argument("--t2i", nargs="*", default=[], help="VARIANT=embeddings of its T2I notes")
+    p.add_argument("--vggish-test", type=Path, help="VGGish embeddings of the test split (FAD-VGGish)")
+    p.add_argument("--vggish-reconstruction", type=Path, help="VGGish embeddings of the reconstruction")
+    p.add_argument("--vggish-s2i", nargs="*", default=[], help="VARIANT=VGGish embeddings of its S2I notes")
+    p.add_argument("--vggish-t2i", nargs="*", default=[], help="VARIANT=VGGish embeddings of its T2I notes")
     p.add_argument(
         "--vggish-unavailable", default="n/a", help="what the FAD-VGGish column says without VGGish"
     )
@@ -207,25 +265,41 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("nothing to evaluate: give --s2i and/or --t2i")
     if t2i and args.prompts is None:
         raise ValueError("--t2i needs --prompts (the prompts' CLAP text embeddings)")
+    vggish = VGGishSets(
+        args.vggish_test,
+        args.vggish_reconstruction,
+        parse_pairs(args.vggish_s2i, "--vggish-s2i"),
+        parse_pairs(args.vggish_t2i, "--vggish-t2i"),
+    )
+    vggish.check(s2i, t2i, args.reconstruction is not None)
     reference = merge([load_ensemble(p, str(p)) for p in args.reference], "reference (A_11,*)")
     test = load_ensemble(args.test, "test set")
     refs = References(test, ReferenceAffinity.fit(reference), Templates.fit(reference))
     log.info("reference: %d instruments, %d cells", refs.affinity.n_instruments, len(refs.affinity.cells))
     na = args.vggish_unavailable
-    table2: dict[str, dict] = {"ground truth (test set)": s2i_row(refs, test, None)}
+    table2: dict[str, dict] = {
+        "ground truth (test set)": s2i_row(refs, test, vggish.fad("ground truth", "test set"))
+    }
     if args.reconstruction is not None:
         table2["codec reconstruction"] = s2i_row(
-            refs, load_ensemble(args.reconstruction, "reconstruction"), None
+            refs, load_ensemble(args.reconstruction, "reconstruction"),
+            vggish.fad("codec reconstruction", "reconstruction (VGGish)"),
         )
     for variant, path in s2i.items():
-        table2[variant] = s2i_row(refs, load_ensemble(path, f"{variant} S2I"), None)
+        table2[variant] = s2i_row(
+            refs,
+            load_ensemble(path, f"{variant} S2I"),
+            vggish.fad(("s2i", variant), f"{variant} S2I (VGGish)"),
+        )
     table3: dict[str, dict] = {}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     if t2i:
         text, texts = read_prompts(args.prompts)
         for variant, path in t2i.items():
             generated = load_ensemble(path, f"{variant} T2I")
-            table3[variant] = t2i_row(refs, generated, text, None)
+            table3[variant] = t2i_row(
+                refs, generated, text, vggish.fad(("t2i", variant), f"{variant} T2I (VGGish)")
+            )
             if len(table3) == 1:
                 figure(refs, generated, text, texts, args.figure_prompt, args.out_dir / "figure2")
     write_table(table_frame(table2, TABLE2_COLUMNS, na), args.out_dir / "table2", "Table 2: S2I (test set)")
@@ -236,7 +310,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     metrics = {
         "s2i": {k: {c: v[c] for c in TABLE2_COLUMNS} for k, v in table2.items()},
         "t2i": {k: {c: v[c] for c in TABLE3_COLUMNS} for k, v in table3.items()},
-        "fad_vggish": na,
+        "fad_vggish": "VGGish (torchvggish weights)" if vggish.test is not None else na,
         "reference": {"instruments": refs.affinity.n_instruments, "cells": int(len(refs.affinity.cells))},
     }
     write_json_atomic(args.metrics or args.out_dir / "metrics.json", metrics)
