@@ -91,10 +91,13 @@ def test_ci_features_outputs(ci_workspace: Path):
     assert t2a["recall@1"] > t2a["chance_recall@1"] and t2a["recall@5"] > t2a["chance_recall@5"]
 
 
-def test_report_has_the_data_summary(ci_workspace: Path):
+def test_report_has_the_results_of_every_phase(ci_workspace: Path):
     snakemake(ci_workspace, "--report", "report.html", profile="ci")
     html = (ci_workspace / "report.html").read_text(errors="replace")
     assert "coverage.png" in html and "summary.csv" in html
+    for name in ("loss_curves.png", "pitch_accuracy.png", "table2.md", "table3.csv", "figure2.svg"):
+        assert name in html, f"{name} is not in the report"
+    assert "Tables 2 and 3 of the paper" in html  # the tables' caption (workflow/report/tables.rst)
 
 
 def test_ci_train_outputs(ci_workspace: Path):
