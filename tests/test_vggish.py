@@ -8,18 +8,20 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from nsynth_fixtures import ServerConfig, serve
 
 from instrumentgen.vggish import frontend
 from instrumentgen.vggish.model import (
+    PAPER_SHA256,
     VGGish,
     VGGishEmbedder,
     VGGishWeightsError,
     fetch_vggish_weights,
-    hash_prefix,
     load_vggish,
+    published_digest,
 )
 
 OFFICIAL_KEYS = {
@@ -111,8 +113,9 @@ def published_style_weights(tmp_path_factory) -> tuple[Path, bytes]:
 def test_fetch_from_loopback_server_checks_the_prefix_and_loads(published_style_weights, tmp_path: Path):
     path, data = published_style_weights
     with serve(ServerConfig(files={f"/v0.1/{path.name}": data})) as base:
-        fetched = fetch_vggish_weights(tmp_path / "models", f"{base}/v0.1/{path.name}", progress=False)
-    assert fetched.read_bytes() == data and hash_prefix(fetched) == path.stem.split("-")[1]
+        fetched = fetch_vggish_weights(tmp_path / "models", f"{base}/v0.1/{path.name}", sha256=None,
+                                       progress=False)
+    assert fetched.read_bytes() == data and published_digest(fetched) == path.stem.split("-")[1]
     assert Path(f"{fetched}.sha256").read_text().startswith(hashlib.sha256(data).hexdigest())
     model = load_vggish(fetched)
     reference = VGGish()
@@ -122,11 +125,20 @@ def test_fetch_from_loopback_server_checks_the_prefix_and_loads(published_style_
         torch.testing.assert_close(model(x), reference(x))
 
 
-def test_a_download_that_does_not_match_the_published_prefix_is_rejected(published_style_weights, tmp_path):
+def test_a_download_that_is_not_the_published_file_is_rejected_without_a_record(published_style_weights,
+                                                                                tmp_path: Path):
     path, data = published_style_weights
+    assert PAPER_SHA256.startswith("10086976") and published_digest("x/vggish-10086976.pth") == "10086976"
+    dest = tmp_path / "vggish-10086976.pth"
     with serve(ServerConfig(files={"/v0.1/vggish-10086976.pth": data})) as base:
-        with pytest.raises(VGGishWeightsError, match="published prefix 10086976"):
+        with pytest.raises(VGGishWeightsError, match=f"does not match the published {PAPER_SHA256}"):
             fetch_vggish_weights(tmp_path, f"{base}/v0.1/vggish-10086976.pth", progress=False)
+        assert dest.is_file() and not Path(f"{dest}.sha256").exists()  # nothing recorded for a wrong file
+        with pytest.raises(VGGishWeightsError, match="published 10086976"):  # the name's prefix
+            fetch_vggish_weights(tmp_path, f"{base}/v0.1/vggish-10086976.pth", sha256=None, progress=False)
+    dest.unlink()
+    with serve(ServerConfig(files={f"/v0.1/{path.name}": data})) as base:  # then the right file is fine
+        fetch_vggish_weights(tmp_path, f"{base}/v0.1/{path.name}", sha256=None, progress=False)
 
 
 def test_unusable_weight_files_are_named(published_style_weights, tmp_path: Path):
@@ -187,3 +199,15 @@ def test_embed_notes_cli_embeds_a_resampled_split(published_style_weights, tmp_p
     assert z.shape == (4, 2, 128) and set(frame_notes["pitch"]) == {40, 60}
     assert set(frame_notes["instrument"]) == {"guitar_acoustic_001"}
     assert not np.allclose(z[0], z[2])  # different pitches, different frames
+
+
+def test_notes_too_short_for_vggish_name_the_store(published_style_weights, tmp_path: Path):
+    from instrumentgen.features.cache import FeatureError
+    from instrumentgen.metrics.embed_notes import embed
+
+    path, _ = published_style_weights
+    embedder = VGGishEmbedder.load(path)
+    notes = pd.DataFrame({"instrument": ["a"], "pitch": [60], "velocity": [100]})
+    batches = iter([(notes, np.full((1, 12000), 0.1, np.float32))])
+    with pytest.raises(FeatureError, match=r"resampled/test: notes a-60-100…: VGGish needs notes"):
+        embed(batches, 1, lambda audio: embedder.embed_audio(audio, 24000), "data/ci/resampled/test")

@@ -248,17 +248,27 @@ def _read_checksum(record: Path) -> str:
     return digest
 
 
-def verify_checksum(path: str | os.PathLike, progress: bool = False) -> None:
+def verify_checksum(path: str | os.PathLike, progress: bool = False, published: str | None = None) -> None:
     """Check ``path`` against ``<path>.sha256``; record it there on first use.
 
-    Raises :class:`DownloadError` naming the file, the expected and the actual digest on mismatch.
+    ``published`` (a SHA-256 or a prefix of one, e.g. the ``10086976`` of ``vggish-10086976.pth``) is
+    checked before anything is recorded, so a wrong file never leaves a record behind. Raises
+    :class:`DownloadError` naming the file, the expected and the actual digest on mismatch.
     """
     path = Path(path)
     record = checksum_path(path)
     if not record.exists():
-        record_checksum(path, progress=progress)
+        if published:
+            digest = sha256_file(path, progress=progress)
+            _check_published(path, digest, published)
+            write_text_atomic(record, f"{digest}  {path.name}\n")
+            log.info("SHA-256 of %s matches the published %s; recorded", path, published)
+        else:
+            record_checksum(path, progress=progress)
         return
     expected = _read_checksum(record)
+    if published:
+        _check_published(path, expected, published)
     actual = sha256_file(path, progress=progress)
     if actual != expected:
         raise DownloadError(
@@ -266,6 +276,13 @@ def verify_checksum(path: str | os.PathLike, progress: bool = False) -> None:
             f"The file is corrupt or was replaced; delete it (and {record.name} if the new file is "
             f"trusted) and download it again")
     log.info("SHA-256 of %s matches its record", path)
+
+
+def _check_published(path: Path, digest: str, published: str) -> None:
+    if not digest.startswith(published.lower()):
+        raise DownloadError(
+            f"{path}: SHA-256 {digest} does not match the published {published}: the file is corrupt or "
+            f"another one; delete it (and {checksum_path(path).name} if present) and download it again")
 
 
 def verify_size(path: str | os.PathLike, expected: int | None) -> None:
@@ -279,9 +296,10 @@ def verify_size(path: str | os.PathLike, expected: int | None) -> None:
 
 
 def fetch_weights(url: str, cache_dir: str | os.PathLike, *, what: str, error: type[Exception],
-                  progress: bool = True, **download_kwargs: Any) -> Path:
+                  progress: bool = True, published_sha256: str | None = None, **download_kwargs: Any) -> Path:
     """Pretrained weights at ``cache_dir/<file name of url>``: downloaded (resumably) unless already
-    there, then checked against their SHA-256 record (recorded on first use).
+    there, then checked against their SHA-256 record (recorded on first use; against
+    ``published_sha256``, a digest or its prefix, first when given).
 
     Every failure is raised as ``error`` naming the file or URL; without network the message says
     where a copy downloaded elsewhere can be placed. ``what`` names the weights in messages.
@@ -294,7 +312,7 @@ def fetch_weights(url: str, cache_dir: str | os.PathLike, *, what: str, error: t
         if not dest.is_file():
             log.info("downloading the %s %s -> %s", what, url, dest)
             download(url, dest, progress=progress, **download_kwargs)
-        verify_checksum(dest)
+        verify_checksum(dest, published=published_sha256)
     except DownloadNetworkError as e:
         raise error(f"could not download the {what} from {url} ({e}). Without network, download that "
                     f"file elsewhere and put it at {dest}") from e

@@ -221,7 +221,7 @@ def embedder_batch(wildcards):
 
 def embedder_code(wildcards):
     """Source files of embed_notes and of the embedder it loads (not the other one's)."""
-    unused = ("vggish/model.py",) if wildcards.embedder == "clap" else ("clap/loading.py",)
+    unused = ("vggish/model.py",) if wildcards.embedder == "clap" else ()
     return code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE + unused)
 
 

@@ -60,7 +60,7 @@ rule embed_test_vggish:
     input:
         model=weights_file(VGGISH),
         store=store_files("test"),
-        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE + ("clap/loading.py",)),
+        code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
     output:
         f"{DATA}/evaluation/vggish/test.parquet",
     params:

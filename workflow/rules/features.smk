@@ -58,13 +58,15 @@ rule fetch_vggish:
         weights_file(VGGISH),
     params:
         url=VGGISH["url"],
+        sha256=f"--sha256 {VGGISH['sha256']}" if VGGISH["sha256"] else "",
         folder=parent_of_output,
     conda:
         ENV
     log:
         f"{LOGS}/fetch_vggish.log",
     shell:
-        "python -m instrumentgen.features.fetch_weights vggish --dir {params.folder} --url {params.url} > {log} 2>&1"
+        "python -m instrumentgen.features.fetch_weights vggish --dir {params.folder} --url {params.url}"
+        " {params.sha256} > {log} 2>&1"
 
 
 rule bootstrap_codec:

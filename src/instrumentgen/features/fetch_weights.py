@@ -21,8 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("what", choices=["dac", "clap", "vggish"])
     ap.add_argument("--dir", type=Path, required=True, help="folder for the weights file")
     ap.add_argument("--url", required=True)
+    ap.add_argument("--sha256", help="the published SHA-256 (or its prefix) the file must have (vggish)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.sha256 and args.what != "vggish":
+        ap.error("--sha256 applies to the VGGish weights only (DAC and CLAP publish no digest)")
     try:
         if args.what == "dac":
             from instrumentgen.codec.dac_codec import fetch_dac_weights
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from instrumentgen.vggish.model import fetch_vggish_weights
 
-            path = fetch_vggish_weights(args.dir, args.url)
+            path = fetch_vggish_weights(args.dir, args.url, sha256=args.sha256)
     except (OSError, RuntimeError, ValueError) as e:  # download/checksum errors name URL and path
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

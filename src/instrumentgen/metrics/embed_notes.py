@@ -115,12 +115,14 @@ def store_batches(store, batch_size: int) -> AudioBatches:
     return batches()
 
 
-def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np.ndarray]) -> pd.DataFrame:
+def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np.ndarray],
+          source: str = "notes") -> pd.DataFrame:
     """Run ``embed_fn(audio [B, T]) -> [B, D]`` over ``batches``; returns notes with a ``feature`` column.
 
     ``embed_fn`` may return ``[B, E, D]`` (frames per note) as long as every batch has the same E.
     Non-finite audio is an error; silent notes are embedded like any other (a model may generate
-    silence, and the metrics must see it) and counted in the log."""
+    silence, and the metrics must see it) and counted in the log. Errors name ``source`` (the manifest,
+    store or code cache) and the first note of the batch."""
     frames, features, silent = [], [], 0
     with progress_bar(total=total, desc="embed", unit="note") as bar:
         for notes, audio in batches:
@@ -128,17 +130,21 @@ def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np
             finite = np.isfinite(audio).all(axis=1)
             if not finite.all():
                 raise FeatureError(
-                    f"note {names[int(np.argmin(finite))]}: audio contains NaN or infinite samples"
+                    f"{source}: note {names[int(np.argmin(finite))]}: audio contains NaN or infinite samples"
                 )
             silent += int((np.abs(audio).max(axis=1) <= SILENCE_PEAK).sum())
-            values = np.asarray(embed_fn(audio), dtype=np.float32)
+            try:
+                values = np.asarray(embed_fn(audio), dtype=np.float32)
+            except ValueError as err:  # e.g. notes too short for VGGish
+                raise FeatureError(f"{source}: notes {names[0]}…: {err}") from None
             if values.shape[0] != len(notes) or not np.isfinite(values).all():
                 raise FeatureError(
-                    f"the embedder returned {values.shape} / non-finite values for notes {names[0]}…"
+                    f"{source}: the embedder returned {values.shape} / non-finite values for notes "
+                    f"{names[0]}…"
                 )
             if features and values.shape[1:] != features[0].shape[1:]:
                 raise FeatureError(
-                    f"notes {names[0]}…: embeddings of shape {values.shape[1:]}, earlier notes "
+                    f"{source}: notes {names[0]}…: embeddings of shape {values.shape[1:]}, earlier notes "
                     f"{features[0].shape[1:]} (notes of different lengths?)"
                 )
             frames.append(notes)
@@ -237,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
         batches = reconstruction_batches(notes, codes, codec, args.batch_size)
         source = {"codes": str(args.codes), "codec": str(args.codec)}
     model = load_model(args)
-    table = embed(batches, total, lambda audio: model.embed_audio(audio, rate))
+    where = " + ".join(str(v) for v in source.values())
+    table = embed(batches, total, lambda audio: model.embed_audio(audio, rate), where)
     feature = "vggish" if args.embedder == "vggish" else "clap_audio"
     write_embeddings(table, args.out, {**source, "model": str(args.model), "sample_rate": rate}, feature)
     log.info("embedded %d notes -> %s", len(table), args.out)

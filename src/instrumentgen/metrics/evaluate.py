@@ -93,9 +93,16 @@ class VGGishSets:
 
     @staticmethod
     def frames(path: Path, label: str) -> np.ndarray:
+        """The frames ``[N * E, D]`` of a VGGish embeddings file (embed_notes --embedder vggish)."""
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(path).metadata or {}
+        kind = meta.get(b"feature", b"?").decode()
         notes, z = read_embeddings(path)
-        if z.ndim not in (2, 3):
-            raise MetricInputError(f"{label} ({path}): expected VGGish embeddings [N, E, 128], got {z.shape}")
+        if kind != "vggish" or z.ndim != 3:
+            raise MetricInputError(
+                f"{label}: {path} holds {kind!r} embeddings of shape {z.shape}, not VGGish frames [N, E, 128]"
+            )
         return z.reshape(-1, z.shape[-1])
 
     def check(self, s2i: dict[str, Path], t2i: dict[str, Path], reconstruction: bool) -> None:
@@ -107,6 +114,9 @@ class VGGishSets:
         missing = [k for k in wanted if self.paths.get(k) is None]
         if missing:
             raise ValueError(f"--vggish-test is given but these sets have no VGGish embeddings: {missing}")
+        unused = [k for k, p in self.paths.items() if p is not None and k not in wanted]
+        if unused:
+            raise ValueError(f"VGGish embeddings given for sets the tables do not have: {unused}")
 
     def fad(self, key: Any, label: str) -> float | None:
         if self.test is None:

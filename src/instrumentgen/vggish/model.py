@@ -7,8 +7,9 @@ FAD practice (Google's FAD, fadtk, frechet-audio-distance), the embedding is the
 last linear layer, before torchvggish's final ReLU and without the PCA-whitening/8-bit
 post-processing of the AudioSet release.
 
-The weights file name carries the first 8 hex digits of its SHA-256 (the torch.hub convention); the
-download is checked against them, and every later load against the SHA-256 recorded next to it.
+The weights file name carries the first 8 hex digits of its SHA-256 (the torch.hub convention). A
+download is checked against the full published SHA-256 (or, for another file, the prefix in its name)
+before its digest is recorded next to it; every later load is checked against that record.
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from instrumentgen.download import fetch_weights, sha256_file, verify_checksum
+from instrumentgen.download import fetch_weights, verify_checksum
 from instrumentgen.vggish.frontend import EXAMPLE_FRAMES, MEL_BANDS, examples
 
 log = logging.getLogger(__name__)
 PAPER_WEIGHTS_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
+# Its SHA-256: the prefix is the published one (file name); the full digest is a third party's record
+# of that file (not downloadable here to re-check).
+PAPER_SHA256 = "10086976245803799d9194e9a73d9b6c1549c71d1b80106f5cade5608a561f4b"
 EMBEDDING_DIM = 128
 _HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.[^.]+$")  # name-<sha256 prefix>.pth
 
@@ -68,48 +72,37 @@ class VGGish(nn.Module):
         return self.embeddings(x.permute(0, 2, 3, 1).flatten(1))
 
 
-def hash_prefix(path: str | Path) -> str | None:
-    """The SHA-256 prefix in a torch.hub-style file name (``vggish-10086976.pth`` → ``10086976``)."""
+def published_digest(path: str | Path, sha256: str | None = None) -> str | None:
+    """What ``path`` must hash to: ``sha256`` when given, else the prefix in its torch.hub-style name
+    (``vggish-10086976.pth`` → ``10086976``), else nothing."""
+    if sha256:
+        return sha256
     m = _HASH_PREFIX.search(Path(path).name)
     return m.group(1) if m else None
 
 
-def check_hash_prefix(path: str | Path, digest: str | None = None) -> None:
-    """Raise :class:`VGGishWeightsError` if ``path``'s SHA-256 does not start with its name's prefix."""
-    prefix = hash_prefix(path)
-    if prefix is None:
-        return
-    digest = digest or sha256_file(path)
-    if not digest.startswith(prefix):
-        raise VGGishWeightsError(
-            f"{path}: SHA-256 {digest} does not match the published prefix {prefix} of its file name; the "
-            f"download is corrupt or another file: delete it (and {Path(path).name}.sha256) and fetch again"
-        )
-
-
-def fetch_vggish_weights(cache_dir: str | Path, url: str = PAPER_WEIGHTS_URL, *, progress: bool = True,
-                         retries: int = 5, timeout: float = 60) -> Path:
+def fetch_vggish_weights(cache_dir: str | Path, url: str = PAPER_WEIGHTS_URL, *,
+                         sha256: str | None = PAPER_SHA256, progress: bool = True, retries: int = 5,
+                         timeout: float = 60) -> Path:
     """The torchvggish weights at ``cache_dir/<file name of url>``: downloaded (resumably) unless
-    present, checked against the published SHA-256 prefix of the file name and recorded."""
-    path = fetch_weights(url, cache_dir, what="VGGish weights", error=VGGishWeightsError,
-                         progress=progress, retries=retries, timeout=timeout)
-    check_hash_prefix(path)
-    return path
+    present, checked against ``sha256`` (default: the published file's; ``None``: the prefix in the
+    file name) before their SHA-256 is recorded next to them."""
+    return fetch_weights(url, cache_dir, what="VGGish weights", error=VGGishWeightsError, progress=progress,
+                         published_sha256=published_digest(url, sha256), retries=retries, timeout=timeout)
 
 
-def load_vggish(path: str | Path, device: str = "cpu") -> VGGish:
+def load_vggish(path: str | Path, device: str = "cpu", sha256: str | None = None) -> VGGish:
     """The network with the weights of ``path`` (a torchvggish state dict), in eval mode.
 
-    The file is checked (recorded SHA-256, name prefix) before it is read; missing, unexpected or
-    misshapen tensors are named."""
+    The file is checked (its recorded SHA-256, and ``sha256`` or the prefix in its name) before it is
+    read; missing, unexpected or misshapen tensors are named."""
     path = Path(path)
     if not path.is_file():
         raise VGGishWeightsError(f"{path}: VGGish weights not found (rule fetch_vggish downloads them)")
     try:
-        verify_checksum(path)
+        verify_checksum(path, published=published_digest(path, sha256))
     except RuntimeError as err:
         raise VGGishWeightsError(str(err)) from err
-    check_hash_prefix(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated file, not a torch file
