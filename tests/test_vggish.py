@@ -61,6 +61,22 @@ def test_log_mel_matches_the_loop_reference():
     np.testing.assert_allclose(ours, reference_log_mel(wave), rtol=1e-10, atol=1e-10)
 
 
+def test_front_end_matches_golden_values_of_the_published_code():
+    """Values computed once (2026-12-04) with the published ``mel_features`` (torchvggish 0.2 sdist, the
+    AudioSet release's code): its mel matrix and the log-mel of a 440 Hz tone agreed with ours to 1e-12."""
+    weights = frontend.mel_matrix()
+    golden = {(5, 0): 0.947690464844, (7, 3): 0.046363923968, (8, 3): 0.993069776238,
+              (54, 30): 0.076217166516, (55, 30): 0.444283032767, (223, 63): 0.104192184734,
+              (224, 63): 0.219295500147, (14, 3): 0.0}
+    for (row, band), value in golden.items():
+        assert weights[row, band] == pytest.approx(value, abs=1e-11)
+    assert weights.sum() == pytest.approx(230.9135991608477, abs=1e-9) and np.count_nonzero(weights) == 461
+    t = np.arange(2 * 16000) / 16000
+    frame = frontend.log_mel(0.5 * np.sin(2 * np.pi * 440 * t))[50]
+    expected = [-3.736306675, 1.7921150031, -4.2053919779, -4.5427542123, -4.6043272467]
+    np.testing.assert_allclose(frame[[0, 10, 20, 30, 63]], expected, atol=1e-9)
+
+
 def test_a_four_second_note_gives_four_examples_at_any_rate():
     for rate in (16000, 24000, 44100):
         audio = np.sin(2 * np.pi * 440 * np.arange(4 * rate) / rate)[None].astype(np.float32) * 0.5
