@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import psutil
-from measure import run_measured
+from measure import git_commit, machine_info, run_measured
 
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.workspace import OFFLINE_ENV, make_workspace
@@ -66,16 +63,13 @@ def main() -> None:
     results = {p: run_profile(p, args.cores) for p in args.profiles}
     if not args.data_only:
         results["tiny_all_phases"] = run_profile("tiny", args.cores, "all")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True).stdout.strip()
     record = {
         "benchmark": "data phase (nsynth|synthesize -> prune -> resample) per profile, and the whole "
                      "tiny run (`all`), from scratch",
         "command": "make bench",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+        "git_commit": git_commit(REPO_ROOT),
+        "machine": machine_info(),
         "cores": args.cores,
         "profiles": results,
     }

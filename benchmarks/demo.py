@@ -17,17 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
-from measure import run_measured
+from measure import git_commit, machine_info, run_measured
 
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.workspace import OFFLINE_ENV, make_workspace
@@ -100,15 +97,12 @@ def main() -> None:
     wall = run.wall_s + report.wall_s
     peak = max(run.peak_rss_bytes, report.peak_rss_bytes) / 2**30
     single = max(run.peak_single_rss_bytes, report.peak_single_rss_bytes) / 2**30
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True).stdout.strip()
     record = {
         "benchmark": "make demo from scratch: the tiny profile's whole DAG, then its Snakemake report",
         "command": "make bench-demo",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": commit,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
+        "git_commit": git_commit(REPO_ROOT),
+        "machine": machine_info(),
         "wall_s": round(wall, 1),
         "run_wall_s": round(run.wall_s, 1),
         "report_wall_s": round(report.wall_s, 1),

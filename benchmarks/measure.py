@@ -1,13 +1,28 @@
-"""Run a command and sample the memory of its whole process tree (shared by the benchmarks)."""
+"""Run a command and sample the memory of its whole process tree; what a benchmark record says about
+the machine and the commit (shared by the benchmarks)."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+
+def git_commit(repo: Path) -> str:
+    """The short hash of ``repo``'s HEAD ('' outside a git checkout)."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def machine_info() -> dict:
+    """CPU count, processor and memory of this machine."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
 
 
 def tree_rss(proc: psutil.Process) -> tuple[int, int]:

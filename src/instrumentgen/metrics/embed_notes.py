@@ -40,10 +40,10 @@ log = logging.getLogger(__name__)
 NOTE_COLUMNS = ["instrument", "pitch", "velocity"]
 
 
-def note_table(meta: pa.Table) -> pd.DataFrame:
-    """A cache's note metadata with the instrument *name* as ``instrument`` (split caches carry NSynth's
-    numeric ``instrument`` id and the name in ``instrument_str``)."""
-    notes = meta.to_pandas()
+def note_table(meta: pa.Table | pd.DataFrame) -> pd.DataFrame:
+    """A cache's (or store index's) note metadata with the instrument *name* as ``instrument`` (split
+    caches carry NSynth's numeric ``instrument`` id and the name in ``instrument_str``)."""
+    notes = meta.to_pandas() if isinstance(meta, pa.Table) else meta
     if "instrument_str" in notes.columns:
         notes = notes.drop(columns=["instrument"], errors="ignore")
         notes = notes.rename(columns={"instrument_str": "instrument"})
@@ -105,7 +105,7 @@ def reconstruction_batches(notes: pd.DataFrame, codes: np.ndarray, codec, batch_
 
 def store_batches(store, batch_size: int) -> AudioBatches:
     """Batches (notes, audio ``[B, T]``) of a split's resampled store."""
-    notes = note_table(pa.Table.from_pandas(store.index, preserve_index=False))
+    notes = note_table(store.index)
 
     def batches() -> AudioBatches:
         for start in range(0, len(store), batch_size):
