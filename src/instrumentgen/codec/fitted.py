@@ -144,7 +144,9 @@ class FittedCodec(Codec):
     def codes_to_log_magnitude(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K, F]`` → log-magnitude frames ``[B, F, n_bins]`` (sum of the chosen centroids)."""
         codes = check_codes(codes, self.n_codebooks, self.codebook_size)
-        out = torch.zeros(codes.shape[0], codes.shape[2], self.centroids.shape[2])
+        out = torch.zeros(
+            codes.shape[0], codes.shape[2], self.centroids.shape[2], device=self.centroids.device
+        )
         for k in range(self.n_codebooks):
             out += self.centroids[k][codes[:, k]]
         return out

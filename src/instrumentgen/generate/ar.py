@@ -31,12 +31,23 @@ def prepare(model: CodecLM, cond: Conditions, n_frames: int, objective: str) -> 
     return cond.to(next(model.parameters()).device)
 
 
+def null_drop(cond: Conditions) -> torch.Tensor:
+    """``[B, 5]`` all-True drop mask on the conditions' device: the null branch of CFG replaces every
+    condition, CLAP included, by its learned null embedding."""
+    return torch.ones(len(cond), len(CONDITIONS), dtype=torch.bool, device=cond.pitch.device)
+
+
 def condition_tokens(model: CodecLM, cond: Conditions, guided: bool) -> torch.Tensor:
-    """``[B, C, d]`` condition tokens, or ``[2B, C, d]`` = ``[conditional; null]`` when guided."""
-    tokens = model.encode_conditions(cond.with_drop(None))
+    """``[B, C, d]`` condition tokens, or ``[2B, C, d]`` = ``[conditional; null]`` when guided.
+
+    The conditional branch honours ``cond.drop`` (the protocols drop family and source, which are not
+    known at inference: they get their null embeddings, not the embedding of class 0); the null branch
+    drops every condition.
+    """
+    tokens = model.encode_conditions(cond)
     if not guided:
         return tokens
-    null = model.encode_conditions(cond.with_drop(torch.ones(len(cond), len(CONDITIONS), dtype=torch.bool)))
+    null = model.encode_conditions(cond.with_drop(null_drop(cond)))
     return torch.cat([tokens, null])
 
 
