@@ -8,7 +8,7 @@ import pytest
 from instrumentgen.clap.audio import check_audio, l2_normalize, repeat_pad, resample, zero_pad
 from instrumentgen.clap.features import FeatureConfig, FeatureExtractor
 from instrumentgen.clap.retrieval import retrieval_report
-from instrumentgen.clap.text import bag_of_words, build_vocabulary, words
+from instrumentgen.clap.text import bag_of_words, build_vocabulary, content_words, words
 
 
 def test_check_audio():
@@ -99,3 +99,10 @@ def test_retrieval_worst_case_and_errors():
         retrieval_report(audio, ["a"] * 12, ["f"] * 12, basis[:2], ["a", "b"])
     with pytest.raises(ValueError, match="mismatched"):
         retrieval_report(audio[:5], ["a"] * 12, ["f"] * 12, basis[:1], ["a"])
+
+
+def test_content_words_leave_out_function_words_and_unknown_words():
+    vocabulary = ["a", "bass", "bright", "note", "on", "played", "with"]
+    assert content_words("A bright note played on a bass, with zzz", vocabulary) == ["bright", "bass"]
+    assert content_words("a zzzz qqq", vocabulary) == []
+    assert content_words("a note played with", vocabulary) == []

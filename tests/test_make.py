@@ -108,7 +108,9 @@ def test_same_seed_same_instrument_from_a_sample(files):
     ("args", "message"),
     [
         (["--prompt", "   "], "--prompt is empty"),
-        (["--prompt", "zzz qqq"], "knows none of the words"),
+        (["--prompt", "zzz qqq"], "knows none of the descriptive words"),
+        (["--prompt", "a zzzz qqq"], "knows none of the descriptive words"),  # "a" is known, says nothing
+        (["--prompt", "a note played with the"], "knows none of the descriptive words"),
         (["--audio", "{root}/none.wav"], "none.wav does not exist"),
         (["--audio", "{root}/junk.wav"], "junk.wav cannot be read"),
         (["--audio", "{root}/silent.wav"], "silent.wav is silent"),

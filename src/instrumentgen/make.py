@@ -192,12 +192,13 @@ def embed(clap_path: Path, args: argparse.Namespace) -> np.ndarray:
         return np.asarray(model.embed_audio(reference[0][None], reference[1]), dtype=np.float32)
     vocabulary = getattr(model, "vocabulary", None)
     if vocabulary is not None:
-        from instrumentgen.clap.text import words
+        from instrumentgen.clap.text import FUNCTION_WORDS, content_words
 
-        if not set(words(args.prompt)) & set(vocabulary):
+        if not content_words(args.prompt, vocabulary):
             raise MakeError(
-                f"the {args.profile} profile's small CLAP knows none of the words of {args.prompt!r}; "
-                f"it knows: {', '.join(sorted(vocabulary))}"
+                f"the {args.profile} profile's small CLAP knows none of the descriptive words of "
+                f"{args.prompt!r} (words such as 'a', 'with' or 'note' describe no sound); it knows: "
+                f"{', '.join(sorted(set(vocabulary) - FUNCTION_WORDS))}"
             )
     return np.asarray(model.embed_text([args.prompt.strip()]), dtype=np.float32)
 
