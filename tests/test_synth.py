@@ -311,6 +311,23 @@ def test_families_are_distinct(dataset: tuple[Path, dict[str, int]]) -> None:
     assert gaps.min() > 0.5, gaps.min()
 
 
+def test_cell_dropout_per_split(tmp_path: Path) -> None:
+    """Many sparse training instruments beside full valid grids: each split gets its own dropout."""
+    root = tmp_path / "out"
+    _small(root, instruments_per_family={"train": 1, "valid": 1}, pitch_step=5, velocities=(25, 75, 127),
+           cell_dropout={"train": 0.9, "valid": 0.0})
+    splits = _load(root)
+    for split, full in (("train", False), ("valid", True)):
+        by_pitch = defaultdict(set)
+        for ex in splits[split].values():
+            by_pitch[(ex["instrument_str"], ex["pitch"])].add(ex["velocity"])
+        n_cells = sum(len(v) for v in by_pitch.values())
+        if full:
+            assert n_cells == 3 * len(by_pitch)
+        else:
+            assert n_cells < 1.5 * len(by_pitch)
+
+
 # ----------------------------------------------------------------------------- parameters
 
 
@@ -323,6 +340,9 @@ def test_families_are_distinct(dataset: tuple[Path, dict[str, int]]) -> None:
     ({"note_seconds": -1.0}, "note_seconds"),
     ({"cell_dropout": 1.0}, "cell_dropout"),
     ({"cell_dropout": -0.1}, "cell_dropout"),
+    ({"cell_dropout": {"valid": 0.5, "test": 1.0}}, "cell_dropout"),
+    ({"cell_dropout": {"valid": 0.5}}, "cell_dropout"),  # test has none
+    ({"cell_dropout": {"valid": 0.5, "test": 0.1, "dev": 0.1}}, "cell_dropout"),
     ({"sample_rate": 4000}, "sample_rate"),
     ({"pitch_step": 0}, "pitch_step"),
     ({"workers": 0}, "workers"),

@@ -62,6 +62,14 @@ def raw_split(wildcards):
     return f"{DATA}/{source}/nsynth-{wildcards.split}"
 
 
+def synthetic_cell_dropout(wildcards):
+    """``--cell-dropout`` of the synthesizer: one probability, or ``train=..,valid=..,test=..``."""
+    dropout = P["synthetic"]["cell_dropout"]
+    if isinstance(dropout, dict):
+        return ",".join(f"{s}={dropout[s]}" for s in SPLITS)
+    return dropout
+
+
 def parent_of_output(wildcards, output):
     """Folder holding a rule's first output."""
     return os.path.dirname(output[0])

@@ -45,7 +45,7 @@ rule synthesize:
         seed=P["seed"],
         per_family=",".join(f"{s}={P['synthetic']['instruments_per_family'][s]}" for s in SPLITS),
         pitch_step=P["synthetic"]["pitch_step"],
-        cell_dropout=P["synthetic"]["cell_dropout"],
+        cell_dropout=synthetic_cell_dropout,
         sample_rate=P["data"]["sample_rate"],
         note_seconds=P["data"]["note_seconds"],
         velocities=P["data"]["velocities"],

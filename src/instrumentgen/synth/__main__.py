@@ -18,6 +18,18 @@ def _per_family(text: str) -> dict[str, int]:
         raise argparse.ArgumentTypeError(f"expected split=count[,split=count...], got {text!r}") from None
 
 
+def _dropout(text: str) -> float | dict[str, float]:
+    """``0.05`` (every split) or ``train=0.8,valid=0.05,test=0.05`` (per split)."""
+    try:
+        if "=" not in text:
+            return float(text)
+        return {k: float(v) for k, v in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a probability or split=probability[,split=probability...], got {text!r}"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m instrumentgen.synth",
                                  description="Build a synthetic NSynth-format dataset.")
@@ -27,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--instruments-per-family", type=_per_family, required=True,
                     help="e.g. train=4,valid=1,test=1")
     ap.add_argument("--pitch-step", type=int, required=True)
-    ap.add_argument("--cell-dropout", type=float, required=True)
+    ap.add_argument("--cell-dropout", type=_dropout, required=True,
+                    help="e.g. 0.05, or train=0.8,valid=0.05,test=0.05")
     ap.add_argument("--sample-rate", type=int, required=True)
     ap.add_argument("--note-seconds", type=float, required=True)
     ap.add_argument("--velocities", type=int, nargs="+", required=True)

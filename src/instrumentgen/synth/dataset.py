@@ -53,7 +53,8 @@ def _render_job(job: _Job) -> int:
 
 
 def _validate(seed: int, instruments_per_family: Mapping[str, int], sample_rate: int, note_seconds: float,
-              pitch_step: int, velocities: Sequence[int], cell_dropout: float, workers: int) -> None:
+              pitch_step: int, velocities: Sequence[int], cell_dropout: float | Mapping[str, float],
+              workers: int) -> None:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not instruments_per_family:
@@ -85,10 +86,27 @@ def _validate(seed: int, instruments_per_family: Mapping[str, int], sample_rate:
     if not velocities or bad:
         raise ValueError(f"velocities must be a non-empty subset of {list(metadata.VELOCITIES)}, "
                          f"got {list(velocities)}")
-    if not (isinstance(cell_dropout, int | float) and 0 <= cell_dropout < 1):
-        raise ValueError(f"cell_dropout must be in [0, 1), got {cell_dropout!r}")
+    for split, rate in per_split_dropout(cell_dropout, instruments_per_family).items():
+        if isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 <= rate < 1):
+            raise ValueError(f"cell_dropout[{split!r}] must be in [0, 1), got {rate!r}")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+
+
+def per_split_dropout(cell_dropout: float | Mapping[str, float], splits) -> dict[str, float]:
+    """``cell_dropout`` per split: one probability for every split, or a mapping that gives each split of
+    ``splits`` its own (e.g. many training instruments with few cells each, while the valid and test
+    instruments keep nearly full grids for the metrics)."""
+    if isinstance(cell_dropout, Mapping):
+        unknown = sorted(set(cell_dropout) - set(metadata.SPLITS))
+        if unknown:
+            raise ValueError(f"cell_dropout: unknown split {unknown[0]!r} (expected one of "
+                             f"{', '.join(metadata.SPLITS)})")
+        missing = [s for s in splits if s not in cell_dropout]
+        if missing:
+            raise ValueError(f"cell_dropout gives no probability for split {missing[0]!r}")
+        return {s: cell_dropout[s] for s in splits}
+    return dict.fromkeys(splits, cell_dropout)
 
 
 def plan_instruments(seed: int, instruments_per_family: Mapping[str, int]) -> dict[str, list[Instrument]]:
@@ -136,7 +154,7 @@ def _example(inst: Instrument, pitch: int, velocity: int, note_id: int, sample_r
 def synthesize_dataset(
     out_root: Path, *, seed: int, instruments_per_family: dict[str, int],
     sample_rate: int = 16000, note_seconds: float = 4.0, pitch_step: int = 1,
-    velocities: Sequence[int] = (25, 50, 75, 100, 127), cell_dropout: float = 0.05,
+    velocities: Sequence[int] = (25, 50, 75, 100, 127), cell_dropout: float | Mapping[str, float] = 0.05,
     workers: int = 1, progress: bool = True,
 ) -> dict[str, int]:
     """Write a deterministic procedural dataset in NSynth format under ``out_root``.
@@ -144,13 +162,15 @@ def synthesize_dataset(
     ``instruments_per_family`` maps splits (a subset of train/valid/test) to the number of
     instruments of each of the 11 families in that split. Each instrument plays every
     ``pitch_step`` semitones of its range at each of ``velocities``, each cell dropped with
-    probability ``cell_dropout``. ``out_root`` is replaced atomically. Returns notes per split.
+    probability ``cell_dropout`` (one value, or one per split). ``out_root`` is replaced atomically.
+    Returns notes per split.
     """
     velocities = tuple(velocities)
     _validate(seed, instruments_per_family, sample_rate, note_seconds, pitch_step, velocities, cell_dropout,
               workers)
     velocities = tuple(sorted(set(velocities)))
     plan = plan_instruments(seed, instruments_per_family)
+    dropout = per_split_dropout(cell_dropout, instruments_per_family)
     counts = dict.fromkeys(instruments_per_family, 0)
     out_root = Path(out_root)
     with atomic_dir(out_root) as tmp:
@@ -162,7 +182,7 @@ def synthesize_dataset(
             audio_dir.mkdir(parents=True)
             examples[split] = {}
             for inst in instruments:
-                cells = note_grid(inst, seed, sample_rate, pitch_step, velocities, cell_dropout)
+                cells = note_grid(inst, seed, sample_rate, pitch_step, velocities, dropout[split])
                 for pitch, velocity in cells:
                     ex = _example(inst, pitch, velocity, note_id, sample_rate)
                     examples[split][ex["note_str"]] = ex
