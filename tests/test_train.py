@@ -149,6 +149,28 @@ def test_training_writes_model_curves_and_summary(caches, tmp_path: Path):
     assert train["lr"].iloc[-1] < train["lr"].max()  # cosine annealing
 
 
+def test_validation_reports_the_loss_under_inference_conditions(caches, tmp_path: Path):
+    """``*_inference`` columns: family and source nulled, as generation sees them (nothing else changes)."""
+    trainer = Trainer(make_run(caches, tmp_path, "baseline"))
+    trainer.build()
+    with torch.no_grad():
+        for module in trainer.model.modules():
+            if isinstance(module, torch.nn.Linear | torch.nn.Embedding):
+                module.weight.normal_(0, 0.3)  # large enough that every condition token matters
+    row = trainer.validate()
+    assert {"loss_inference", "ce_0_inference", "acc_0_inference"} <= set(row)
+    assert abs(row["loss_inference"] - row["loss"]) > 1e-4
+    # make family and source tokens equal to their nulls: the two validations must then agree
+    cond = trainer.model.conditions
+    with torch.no_grad():
+        for name in ("family", "source"):
+            conditioner = cond.categorical[name]
+            conditioner.proj.weight.zero_()
+            conditioner.proj.bias.copy_(cond.null[CONDITIONS.index(name)])
+    row = trainer.validate()
+    assert row["loss_inference"] == pytest.approx(row["loss"], abs=1e-5)
+
+
 def test_condition_dropout_is_per_sample_and_cfg_covers_every_condition():
     drop = condition_drop(20000, DropoutSettings(cfg=0.3, attribute=0.3), np.random.default_rng(0)).numpy()
     all_dropped = drop.all(axis=1)

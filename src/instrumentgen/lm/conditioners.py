@@ -21,6 +21,16 @@ from instrumentgen.lm.config import LMConfig
 from instrumentgen.nsynth.metadata import FAMILIES, PIANO_MAX, PIANO_MIN, SOURCES, VELOCITIES
 
 CONDITIONS = ("pitch", "velocity", "family", "source", "clap")
+# Not known when a musician asks for an instrument (paper Section 2.3): inference gives them their null
+# embeddings (the generation protocols' drop_family / drop_source, validation "under inference conditions").
+UNKNOWN_AT_INFERENCE = ("family", "source")
+
+
+def inference_drop(batch: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """``[B, 5]`` drop mask of inference: :data:`UNKNOWN_AT_INFERENCE` dropped, everything else kept."""
+    drop = torch.zeros(batch, len(CONDITIONS), dtype=torch.bool, device=device)
+    drop[:, [CONDITIONS.index(n) for n in UNKNOWN_AT_INFERENCE]] = True
+    return drop
 
 
 class ConditionError(ValueError):

@@ -43,8 +43,10 @@ def plot_curves(curves: dict[str, tuple[pd.DataFrame, pd.DataFrame]], out: Path)
         color = f"C{i}"
         axes[0].plot(train["step"], train["loss"], color=color, label=variant)
         axes[1].plot(valid["step"], valid["loss"], color=color, marker="o", ms=3, label=variant)
+        if "loss_inference" in valid:
+            axes[1].plot(valid["step"], valid["loss_inference"], color=color, ls="--", marker="x", ms=3)
     axes[0].set_title("training loss (with condition dropout)")
-    axes[1].set_title("validation loss (all conditions)")
+    axes[1].set_title("validation loss (all conditions; dashed: family/source nulled)")
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -61,6 +63,8 @@ def summary_table(curves: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.Da
     for variant, (_, valid) in curves.items():
         last = valid.iloc[-1]
         row = {"variant": variant, "steps": int(last["step"]), "valid_loss": float(last["loss"])}
+        if "loss_inference" in valid:
+            row["valid_loss_inference"] = float(last["loss_inference"])
         row.update({c: float(last[c]) for c in valid.columns if c.startswith(("ce_", "acc_"))})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from instrumentgen.atomic import write_json_atomic, write_text_atomic
 from instrumentgen.codedeps import PACKAGE_DIR, module_files, source_digest
 from instrumentgen.download import sha256_file
+from instrumentgen.lm.conditioners import inference_drop
 from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.losses import LossOutput, ar_loss, magnet_loss
 from instrumentgen.lm.magnet import MagnetMask, sample_magnet_mask
@@ -266,16 +267,20 @@ class Trainer:
         return np.array_split(np.arange(batch), self.dist.world)[self.dist.rank]
 
     def loss(
-        self, split: SplitData, rows: np.ndarray, rng: np.random.Generator, train: bool
+        self, split: SplitData, rows: np.ndarray, rng: np.random.Generator, train: bool,
+        inference: bool = False,
     ) -> LossOutput | None:
         """Loss on this process's share of the global batch ``rows`` (every random draw is made for the
         whole batch, so the result does not depend on the number of processes). ``None`` when the share
         is empty. Training runs through the DDP wrapper (gradient averaging); validation through the bare
-        model (no collective calls, so processes may see different numbers of batches)."""
+        model (no collective calls, so processes may see different numbers of batches). ``inference``
+        (validation only): the conditions of generation, family and source replaced by their nulls."""
         dropout = (
             DropoutSettings(self.settings.cfg_dropout, self.settings.attribute_dropout) if train else None
         )
         codes, cond = make_batch(split, rows, rng, dropout)
+        if inference:
+            cond = cond.with_drop(inference_drop(len(rows)))
         masks = None
         if self.config.objective == "magnet":
             masks = sample_magnet_mask(
@@ -316,16 +321,24 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Per-codebook CE and accuracy on a fixed subset of the valid split (no dropout, fixed draws)."""
+        """Per-codebook CE and accuracy on a fixed subset of the valid split (no dropout, fixed draws), with
+        every condition (``loss``, ``ce_k``, ``acc_k``) and under the conditions of inference, family and
+        source nulled (``*_inference``: what generation sees; the first is optimistic)."""
+        row = self._validate(inference=False)
+        row.update({f"{k}_inference": v for k, v in self._validate(inference=True).items()})
+        return row
+
+    def _validate(self, inference: bool) -> dict[str, float]:
         self.model.eval()
         n = min(len(self.valid_data), self.settings.valid_max_notes)
         order = np.random.default_rng([self.run_spec.seed, 3]).permutation(len(self.valid_data))[:n]
-        rng = np.random.default_rng([self.run_spec.seed, 4])
+        rng = np.random.default_rng([self.run_spec.seed, 4])  # the same draws for both condition sets
         batch = self.settings.batch_size
         k = self.config.n_codebooks
         totals = torch.zeros(3, k, device=self.dist.device)
         for start in range(0, n, batch):
-            out = self.loss(self.valid_data, order[start : start + batch], rng, train=False)
+            rows = order[start : start + batch]
+            out = self.loss(self.valid_data, rows, rng, train=False, inference=inference)
             if out is not None:
                 totals += torch.stack([out.ce_sum.float(), out.correct, out.count])
         self.dist.all_sum(totals)
@@ -372,7 +385,8 @@ class Trainer:
             train_log = CsvLog(
                 self.ckpt_dir / "train.csv", ["step", "lr", *metric_cols, "grad_norm"], self.step
             )
-            valid_log = CsvLog(self.ckpt_dir / "valid.csv", ["step", *metric_cols], self.step)
+            valid_cols = [*metric_cols, *(f"{c}_inference" for c in metric_cols)]
+            valid_log = CsvLog(self.ckpt_dir / "valid.csv", ["step", *valid_cols], self.step)
             log.info(
                 "training %s (%s, %s): %s parameters, %d train / %d valid notes, %d frames, device %s x%d, "
                 "bf16 %s, compile %s, checkpoints in %s",
@@ -414,7 +428,8 @@ class Trainer:
                 row = self.validate()
                 if self.dist.main:
                     valid_log.write({"step": self.step, **row})
-                    log.info("step %d valid loss %.4f", self.step, row["loss"])
+                    log.info("step %d valid loss %.4f (inference conditions %.4f)", self.step, row["loss"],
+                             row["loss_inference"])
             if self.step % s.checkpoint_every == 0 or last:
                 self.elapsed += time.perf_counter() - started
                 started = time.perf_counter()
