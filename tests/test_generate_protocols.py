@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from instrumentgen.generate.protocols import check_grid, s2i_plan, t2i_plan
+from instrumentgen.generate.protocols import check_grid, s2i_plan, s2i_queries, t2i_plan
 
 
 def notes_table(seed: int = 0) -> pd.DataFrame:
@@ -53,6 +53,23 @@ def test_s2i_uses_one_seeded_query_note_of_the_instrument_itself():
     a = plan.groupby("instrument")["clap_row"].first()
     b = s2i_plan(fewer, seed=3).groupby("instrument")["clap_row"].first()
     assert (a[b.index] == b).all()
+
+
+def test_s2i_queries_are_the_notes_the_plan_conditions_on():
+    """One definition of the query note, shared by generation (s2i_plan) and evaluation."""
+    notes = notes_table()
+    for seed in (0, 3, 1234):
+        plan, queries = s2i_plan(notes, seed), s2i_queries(notes, seed)
+        assert list(queries["instrument"]) == sorted(notes["instrument_str"].unique())
+        for q in queries.itertuples():
+            assert set(plan.loc[plan["instrument"] == q.instrument, "clap_row"]) == {q.row}
+            assert (notes.at[q.row, "pitch"], notes.at[q.row, "velocity"]) == (q.pitch, q.velocity)
+            assert notes.at[q.row, "instrument_str"] == q.instrument
+    # the evaluation's note tables name the instrument column "instrument"
+    renamed = notes.rename(columns={"instrument_str": "instrument"})
+    assert s2i_queries(renamed, 3, instrument_column="instrument").equals(s2i_queries(notes, 3))
+    with pytest.raises(ValueError, match=r"need the columns \['instrument_str'\]"):
+        s2i_queries(renamed, 3)
 
 
 def test_t2i_covers_the_full_grid_for_every_prompt():

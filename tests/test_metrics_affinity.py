@@ -105,3 +105,55 @@ def test_bad_inputs_name_the_instrument_or_set() -> None:
         Ensemble(ensemble(rng, 1).notes, z, "generated")
     with pytest.raises(MetricInputError, match="6 notes but 5 embeddings"):
         Ensemble(ensemble(rng, 1).notes, rng.normal(size=(5, 8)), "generated")
+
+
+def crafted_non_psd_reference() -> ReferenceAffinity:
+    """Three cells a, b, c; each pair seen by one instrument only: a = b (i0), b = c (i1), a = -c (i2).
+    The masked mean cosine [[1, 1, -1], [1, 1, 1], [-1, 1, 1]] has eigenvalues -1, 2, 2: not PSD."""
+    rng = np.random.default_rng(6)
+    x, y, w = rng.normal(size=(3, 8))
+    cells = [(40, 25), (41, 25), (42, 25)]
+    rows = [("i0", cells[0], x), ("i0", cells[1], x), ("i1", cells[1], y), ("i1", cells[2], y),
+            ("i2", cells[0], w), ("i2", cells[2], -w)]
+    notes = pd.DataFrame([{"instrument": i, "pitch": c[0], "velocity": c[1]} for i, c, _ in rows])
+    return ReferenceAffinity.fit(Ensemble(notes, np.array([z for *_, z in rows]), "reference"))
+
+
+def test_a_non_psd_reference_is_projected_to_the_nearest_psd_matrix_and_tc_stays_in_unit_interval() -> None:
+    fitted = crafted_non_psd_reference()
+    cells = fitted.cells
+    raw = fitted.masked_mean(cells)
+    np.testing.assert_allclose(raw * 3, [[1, 1, -1], [1, 1, 1], [-1, 1, 1]], atol=1e-12)
+    # explicitly: clip the eigenvalues at 0 (Frobenius-nearest PSD matrix), rescale to trace 1
+    w, v = np.linalg.eigh(raw)
+    clipped = (v * np.clip(w, 0, None)) @ v.T
+    explicit = clipped / np.trace(clipped)
+    projection = fitted.projection(cells)
+    np.testing.assert_allclose(fitted.restricted(cells), explicit, atol=1e-12)
+    assert projection.min_eigenvalue == pytest.approx(-1 / 3)
+    assert projection.change == pytest.approx(np.linalg.norm(explicit - raw) / np.linalg.norm(raw))
+    assert np.linalg.eigvalsh(fitted.restricted(cells)).min() >= -1e-12
+    # a generated instrument whose affinity is the positive part: unit rows Z with Z Z^T = 3 * explicit
+    u = v[:, w > 0]
+    z = np.hstack([np.sqrt(1.5) * u, np.zeros((3, 6))])
+    gen = Ensemble(pd.DataFrame({"instrument": "g", "pitch": cells[:, 0], "velocity": cells[:, 1]}), z, "gen")
+    value, [score] = tc_score(fitted, gen)
+    unprojected = np.trace(linalg.sqrtm(raw @ (unit(z) @ unit(z).T / 3))).real
+    assert unprojected > 1.1  # what clipping inside the square root alone gave: TC above 1
+    assert value == pytest.approx(1.0) and score.projected == pytest.approx(projection.change)
+    # any generated instrument: in [0, 1] and equal to TC computed with the explicitly projected matrix
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        z = rng.normal(size=(3, 8))
+        other = Ensemble(gen.notes, z, "gen")
+        value, _ = tc_score(fitted, other)
+        eig = np.linalg.eigvals(explicit @ (unit(z) @ unit(z).T / 3)).real  # of a product of PSD: >= 0
+        expected = np.sqrt(np.clip(eig, 0, None)).sum()
+        assert 0.0 <= value <= 1.0 + 1e-12 and value == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_psd_reference_is_left_as_it_is() -> None:
+    fitted = ReferenceAffinity.fit(ensemble(np.random.default_rng(8), 4, label="reference"))
+    projection = fitted.projection(np.array(CELLS))
+    assert projection.change == 0.0
+    np.testing.assert_allclose(projection.matrix, fitted.masked_mean(np.array(CELLS)), atol=1e-15)

@@ -1,7 +1,13 @@
-"""Text-to-instrument prompt files (``workflow/prompts/*.yaml``): load and validate.
+"""Text-to-instrument prompt files (``workflow/prompts/*.yaml``): load and validate; which NSynth family
+a prompt names.
 
 A file holds ``version`` and ``prompts``, a list of ``{id, text, source}``; ``source`` says where a
 prompt comes from (``gen-inst``, ``instrumentgen``, ``both``: the authors' sites; ``ours``).
+
+A prompt *names* a family when it contains that family's NSynth name as a word (:data:`FAMILIES`;
+``synth_lead`` as "synth lead"), singular or plural, case-insensitive: "a dark electronic bass" names
+``bass``, "reedy clarinet" and "warm cello" name none (instrument names are not mapped to families:
+that would be our judgement, not the prompt's words), "soft plucked nylon string guitar" names two.
 """
 
 from __future__ import annotations
@@ -12,8 +18,15 @@ from pathlib import Path
 
 import yaml
 
+from instrumentgen.nsynth.metadata import FAMILIES
+
 SOURCES = ("gen-inst", "instrumentgen", "both", "ours")
 _ID = re.compile(r"^[a-z0-9_]+$")
+# a family's name as a whole word (words of synth_lead apart by space, "_" or "-"), optional plural
+_FAMILY_WORDS = {
+    family: re.compile(r"(?<![a-z])" + r"[\s_-]+".join(family.split("_")) + r"(?:e?s)?(?![a-z])")
+    for family in FAMILIES
+}
 
 
 class PromptFileError(ValueError):
@@ -51,3 +64,15 @@ def load_prompts(path: str | Path) -> list[Prompt]:
         seen.add(pid)
         prompts.append(Prompt(pid, text.strip(), source))
     return prompts
+
+
+def named_families(text: str) -> tuple[str, ...]:
+    """The NSynth families (in :data:`FAMILIES` order) whose names ``text`` contains as words."""
+    lowered = text.lower()
+    return tuple(f for f, pattern in _FAMILY_WORDS.items() if pattern.search(lowered))
+
+
+def named_family(text: str) -> str | None:
+    """The one NSynth family ``text`` names, or None when it names none or several."""
+    families = named_families(text)
+    return families[0] if len(families) == 1 else None

@@ -1,7 +1,9 @@
 # Evaluate phase (paper Section 3): embeddings of every generated note, of the codec's reconstruction
 # of the test split and (VGGish) of the test split itself, then Tables 2 (S2I) and 3 (T2I), Figure 2
-# and a metrics JSON. CLAP always; VGGish (FAD-VGGish) where evaluate.vggish.enabled (the paper
-# profile), else the tables say "n/a offline" in that column.
+# and a metrics JSON, with the timbre-following metrics (S2I instrument retrieval, T2I family accuracy
+# by a classifier fitted on the train split, condition sensitivity). S2I scores leave out each test
+# instrument's query cell, drawn with the generation's seed. CLAP always; VGGish (FAD-VGGish) where
+# evaluate.vggish.enabled (the paper profile), else the tables say "n/a offline" in that column.
 
 
 rule evaluate:
@@ -84,6 +86,7 @@ rule evaluate_tables:
         unpack(vggish_inputs),
         reference=expand(f"{DATA}/features/clap_audio/{{split}}.parquet", split=["valid", "test"]),
         test=f"{DATA}/features/clap_audio/test.parquet",
+        train=f"{DATA}/features/clap_audio/train.parquet",
         reconstruction=f"{DATA}/evaluation/clap/reconstruction_test.parquet",
         prompts=f"{DATA}/features/clap_text/prompts.parquet",
         s2i=expand(f"{DATA}/evaluation/clap/{{variant}}_s2i.parquet", variant=VARIANTS),
@@ -108,6 +111,7 @@ rule evaluate_tables:
         t2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.t2i)),
         vggish=vggish_args,
         figure_prompt=P["evaluate"]["figure_prompt"] or "",
+        seed=P["seed"],
         out_dir=lambda wc, output: os.path.dirname(output.details),
     conda:
         ENV
@@ -115,7 +119,8 @@ rule evaluate_tables:
         f"{LOGS}/evaluate_tables.log",
     shell:
         "python -m instrumentgen.metrics.evaluate --reference {input.reference} --test {input.test}"
-        " --reconstruction {input.reconstruction} --prompts {input.prompts}"
+        " --reconstruction {input.reconstruction} --prompts {input.prompts} --train {input.train}"
+        " --seed {params.seed}"
         " --s2i {params.s2i} --t2i {params.t2i} {params.vggish}"
         " $( [ -n '{params.figure_prompt}' ] && echo --figure-prompt '{params.figure_prompt}' )"
         " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"

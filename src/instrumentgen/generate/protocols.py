@@ -3,7 +3,8 @@
 - **S2I** (sample to instrument): for each test instrument, one query note drawn with a seeded
   generator; its CLAP *audio* embedding conditions the generation of every (pitch, velocity) cell the
   instrument has (the query cell included), so generated and ground-truth instruments have the same
-  cells.
+  cells. The paper generates "all other samples" from the query: evaluation leaves the query cell
+  (:func:`s2i_queries`) out of the scores.
 - **T2I** (text to instrument): each prompt's CLAP *text* embedding conditions the full grid of pitches
   x velocities.
 
@@ -45,16 +46,32 @@ def query_row(instrument: str, rows: np.ndarray, seed: int) -> int:
     return int(rows[rng.integers(len(rows))])
 
 
+def s2i_queries(notes: pd.DataFrame, seed: int, instrument_column: str = "instrument_str") -> pd.DataFrame:
+    """The S2I query note of every instrument of ``notes`` (columns ``instrument_column``, ``pitch``,
+    ``velocity``; index and row order = the CLAP audio cache's, as generation reads it): a frame with
+    one row per instrument (sorted), columns ``instrument``, ``pitch``, ``velocity`` (the query cell) and
+    ``row`` (its index label in ``notes``). Generation conditions on these notes; evaluation leaves
+    their cells out of the S2I scores. The single definition of which note is the query."""
+    missing = {instrument_column, "pitch", "velocity"} - set(notes.columns)
+    if missing:
+        raise ValueError(f"S2I queries need the columns {sorted(missing)} in the note table")
+    rows = []
+    for instrument, group in notes.groupby(instrument_column, sort=True):
+        query = query_row(str(instrument), group.index.to_numpy(), seed)
+        rows.append((instrument, int(notes.at[query, "pitch"]), int(notes.at[query, "velocity"]), query))
+    return pd.DataFrame(rows, columns=["instrument", "pitch", "velocity", "row"])
+
+
 def s2i_plan(notes: pd.DataFrame, seed: int) -> pd.DataFrame:
     """One row per note of every instrument in ``notes`` (columns ``instrument_str``, ``pitch``,
     ``velocity``, ``note_str``; row order = the CLAP audio cache's), conditioned on that instrument's
-    query note (``clap_row`` indexes the CLAP audio cache)."""
+    query note (:func:`s2i_queries`; ``clap_row`` indexes the CLAP audio cache)."""
     if notes.empty:
         raise ValueError("S2I needs test notes, got an empty table")
+    queries = s2i_queries(notes, seed).set_index("instrument")["row"]
     frames = []
     for instrument, group in notes.groupby("instrument_str", sort=True):
-        rows = group.index.to_numpy()
-        query = query_row(str(instrument), rows, seed)
+        query = int(queries[instrument])
         cells = group[["pitch", "velocity"]].drop_duplicates().sort_values(["pitch", "velocity"])
         frames.append(
             cells.assign(

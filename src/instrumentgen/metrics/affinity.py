@@ -13,11 +13,20 @@ divided by ``n``, it is that instrument's ``A_11,*`` (with complete instruments 
 paper's mean of ``A_11,k``). Cells the reference never has, or pairs no reference instrument has
 together, are left out of the comparison (the cell with most undefined pairs first) and counted.
 
+A masked average is not a Gram matrix, so it need not be positive semi-definite (on the tiny profile,
+restricted to one test instrument's cells, its cosines have eigenvalues down to -1.36, every instrument
+below -0.15). :meth:`ReferenceAffinity.restricted`
+therefore projects it (:func:`nearest_psd`): its negative eigenvalues are clipped to 0 (the
+Frobenius-nearest PSD matrix) and it is rescaled to trace 1, as every ``A_11,k`` has; the share of the
+matrix that this moves is recorded per instrument and logged. With both matrices PSD of trace 1,
+``Tr((A B)^(1/2)) <= sqrt(Tr A Tr B) = 1``.
+
     TC_CLAP*(Z_1, Z_2) = 1/K sum_k Tr((A_11,* A_22,k)^(1/2))     (in [0, 1]; 1 when A_22,k = A_11,*)
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,7 +35,9 @@ import pandas as pd
 
 from instrumentgen.metrics.frechet import MetricInputError, check_embeddings, trace_sqrt_product
 
+log = logging.getLogger(__name__)
 CELL_COLUMNS = ["pitch", "velocity"]
+PSD_TOLERANCE = 1e-10  # eigenvalues above -PSD_TOLERANCE * largest are round-off of a PSD matrix
 
 
 def normalise_rows(z: np.ndarray) -> np.ndarray:
@@ -92,10 +103,54 @@ class Ensemble:
     def instrument_names(self) -> list[str]:
         return sorted(map(str, self.notes["instrument"].unique()))
 
+    def without(self, cells: pd.DataFrame, label: str | None = None) -> Ensemble:
+        """The notes of this set except those whose (``instrument``, ``pitch``, ``velocity``) is a row of
+        ``cells`` (rows naming notes this set lacks are ignored)."""
+        keep = ~cell_mask(self.notes, cells)
+        return Ensemble(self.notes[keep], self.z[keep], label or self.label)
+
+
+def cell_mask(notes: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
+    """Boolean mask ``[len(notes)]``: the notes whose (``instrument``, ``pitch``, ``velocity``) is a row of
+    ``cells``."""
+    key = ["instrument", *CELL_COLUMNS]
+    types = {"instrument": str, "pitch": np.int64, "velocity": np.int64}
+    wanted = cells[key].astype(types).drop_duplicates()
+    merged = notes[key].astype(types).merge(wanted, on=key, how="left", indicator=True)
+    return (merged["_merge"] == "both").to_numpy()
+
 
 def check_same_dim(a: Ensemble, b: Ensemble) -> None:
     if a.dim != b.dim:
         raise MetricInputError(f"embedding dimensions differ: {a.label} has {a.dim}, {b.label} has {b.dim}")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A symmetric matrix ``[n, n]`` projected to PSD (:func:`nearest_psd`): the ``matrix``, the smallest
+    eigenvalue of the input and ``change``, ``||projected - input||_F / ||input||_F`` (0: unchanged)."""
+
+    matrix: np.ndarray
+    min_eigenvalue: float
+    change: float
+
+
+def nearest_psd(a: np.ndarray) -> Projection:
+    """``a`` ``[n, n]`` (symmetrised) with its negative eigenvalues clipped to 0, the Frobenius-nearest
+    PSD matrix, rescaled to the trace ``a`` had. A matrix already PSD up to round-off
+    (:data:`PSD_TOLERANCE`) is returned as it is."""
+    sym = (a + a.T) / 2
+    w, v = np.linalg.eigh(sym)
+    scale = max(1.0, float(np.abs(w).max())) if len(w) else 1.0
+    if not len(w) or w.min() >= -PSD_TOLERANCE * scale:
+        return Projection(sym, float(w.min()) if len(w) else 0.0, 0.0)
+    clipped = (v * np.clip(w, 0.0, None)) @ v.T
+    total = float(np.trace(clipped))
+    if total <= 0:
+        raise MetricInputError(f"a {len(a)}x{len(a)} affinity has no positive eigenvalue to project onto")
+    projected = clipped * (float(np.trace(sym)) / total)
+    change = float(np.linalg.norm(projected - sym) / np.linalg.norm(sym))
+    return Projection(projected, float(w.min()), change)
 
 
 @dataclass(frozen=True)
@@ -147,7 +202,16 @@ class ReferenceAffinity:
         return keep
 
     def restricted(self, cells: np.ndarray) -> np.ndarray:
-        """``A_11,*`` on ``cells`` ``[n, 2]`` (all usable): cosines ``[n, n]`` divided by ``n``."""
+        """``A_11,*`` on ``cells`` ``[n, 2]`` (all usable): cosines ``[n, n]`` divided by ``n``, projected
+        to the nearest PSD matrix of trace 1 (:meth:`projection`)."""
+        return self.projection(cells).matrix
+
+    def projection(self, cells: np.ndarray) -> Projection:
+        """``A_11,*`` on ``cells`` projected by :func:`nearest_psd`, with how much that moved it."""
+        return nearest_psd(self.masked_mean(cells))
+
+    def masked_mean(self, cells: np.ndarray) -> np.ndarray:
+        """``A_11,*`` on ``cells`` ``[n, 2]`` (all usable) as averaged, unprojected ``[n, n]``."""
         at = self.index_of(cells)
         if (at < 0).any():
             raise MetricInputError(
@@ -167,6 +231,7 @@ class InstrumentScore:
     value: float
     n_cells: int
     n_excluded: int
+    projected: float = 0.0  # TC: share of A_11,* moved by the PSD projection (Projection.change)
 
 
 def tc_instrument(
@@ -180,10 +245,10 @@ def tc_instrument(
             f"({len(inst.cells)} generated cells)"
         )
     used = inst.subset(keep)
-    a11 = reference.restricted(used.cells)
+    a11 = reference.projection(used.cells)
     # sqrt of the generated affinity (a Gram matrix, PSD by construction) on the outside of the product
-    value = trace_sqrt_product(used.affinity(), a11)
-    return InstrumentScore(inst.name, value, int(keep.sum()), int((~keep).sum()))
+    value = trace_sqrt_product(used.affinity(), a11.matrix)
+    return InstrumentScore(inst.name, value, int(keep.sum()), int((~keep).sum()), a11.change)
 
 
 def tc_score(reference: ReferenceAffinity, generated: Ensemble) -> tuple[float, list[InstrumentScore]]:
@@ -196,4 +261,11 @@ def tc_score(reference: ReferenceAffinity, generated: Ensemble) -> tuple[float, 
     scores = [tc_instrument(reference, inst, generated.label) for inst in generated.instruments()]
     if not scores:
         raise MetricInputError(f"{generated.label}: no generated instruments")
+    projected = [s.projected for s in scores if s.projected > 0]
+    if projected:
+        log.info(
+            "%s: A_11,* was not PSD on the cells of %d of %d instruments; projected to the nearest PSD "
+            "matrix, moving it by up to %.3g of its Frobenius norm",
+            generated.label, len(projected), len(scores), max(projected),
+        )
     return float(np.mean([s.value for s in scores])), scores

@@ -114,9 +114,8 @@ def translated(templates: Templates, z: np.ndarray, cells: np.ndarray) -> np.nda
 
 def colored(z_translated: np.ndarray, a11: np.ndarray) -> np.ndarray:
     """The ensemble ``[n, D]`` closest to ``z_translated`` ``[n, D]`` whose affinity ``Z Z^T / n`` equals
-    ``a11`` ``[n, n]``. ``a11`` must have rank at most D. A masked average of affinities (cells missing
-    from some reference instruments) can have small negative eigenvalues: they are clipped to 0, i.e. the
-    nearest PSD matrix is matched."""
+    ``a11`` ``[n, n]``. ``a11`` must have rank at most D. :meth:`ReferenceAffinity.restricted` gives it
+    already projected to PSD; any negative eigenvalue left (round-off) is clipped to 0 here."""
     n, d = z_translated.shape
     w, v = np.linalg.eigh(n * (a11 + a11.T) / 2)
     positive = w > 1e-12 * max(1.0, float(w.max()))
