@@ -70,7 +70,7 @@ def make_run(caches, tmp: Path, variant="baseline", lm=None, **settings) -> Trai
     )
 
 
-def cli_args(caches, tmp: Path, variant="baseline", **settings) -> list[str]:
+def cli_args(caches, tmp: Path, variant="baseline", lm=None, **settings) -> list[str]:
     run = make_run(caches, tmp, variant, **settings)
     args = [
         "--variant",
@@ -78,7 +78,7 @@ def cli_args(caches, tmp: Path, variant="baseline", **settings) -> list[str]:
         "--seed",
         "7",
         "--lm",
-        json.dumps(LM),
+        json.dumps(lm or LM),
         "--settings",
         json.dumps(run.settings.to_dict()),
         "--model-out",
@@ -282,10 +282,17 @@ def test_a_changed_setting_starts_a_fresh_run_beside_the_old_checkpoint(caches, 
 
 
 # ------------------------------------------------------------------------------------------- DDP
-@pytest.mark.parametrize("variant", ["baseline", "magnet"])
-def test_ddp_with_two_processes_under_torchrun_matches_one_process(caches, tmp_path: Path, variant: str):
-    one = cli_args(caches, tmp_path / "one", variant, steps=12)
-    two = cli_args(caches, tmp_path / "two", variant, steps=12)
+@pytest.mark.parametrize(
+    ("variant", "quantiser"), [("baseline", "frozen"), ("magnet", "frozen"), ("random", "ema")]
+)
+def test_ddp_with_two_processes_under_torchrun_matches_one_process(
+    caches, tmp_path: Path, variant: str, quantiser: str
+):
+    """Also the CLAP quantiser: fitted identically on every rank (and broadcast from rank 0), and with
+    ``ema`` updated from statistics all-reduced over the ranks (its buffers are compared with the rest)."""
+    lm = {**LM, "clap_quantiser": quantiser}
+    one = cli_args(caches, tmp_path / "one", variant, lm, steps=12)
+    two = cli_args(caches, tmp_path / "two", variant, lm, steps=12)
     subprocess.run(
         [sys.executable, "-m", "instrumentgen.train", *one],
         check=True,

@@ -1,11 +1,12 @@
 """Condition tokens for cross-attention: pitch, velocity, family, source and the quantised CLAP embedding.
 
 Each condition becomes one ``[d]`` token. Categorical conditions (paper Section 2.3) are a lookup table
-followed by a linear layer; the CLAP embedding (Section 2.4) is quantised by a learned residual vector
-quantiser (EMA codebooks, as audiocraft's CLAP conditioner) and projected to ``d``. Every condition has
-its own learned *null* embedding that replaces the token when the condition is dropped (attribute
-dropout in training, the null branch of classifier-free guidance at inference), so a dropped condition
-is never a zero vector and no padding mask is needed: the model always sees ``C = 5`` tokens.
+followed by a linear layer; the CLAP embedding (Section 2.4) is quantised by a residual vector
+quantiser (codebooks fitted by k-means on the training notes' embeddings, see :class:`ResidualVQ`) and
+projected to ``d``. Every condition has its own learned *null* embedding that replaces the token when
+the condition is dropped (attribute dropout in training, the null branch of classifier-free guidance at
+inference), so a dropped condition is never a zero vector and no padding mask is needed: the model
+always sees ``C = 5`` tokens.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch.distributed as dist
 from torch import nn
 
 from instrumentgen.lm.config import LMConfig
+from instrumentgen.lm.kmeans import KMEANS_ITERS, residual_kmeans
 from instrumentgen.nsynth.metadata import FAMILIES, PIANO_MAX, PIANO_MIN, SOURCES, VELOCITIES
 
 CONDITIONS = ("pitch", "velocity", "family", "source", "clap")
@@ -122,38 +124,51 @@ class CategoricalConditioner(nn.Module):
 
 
 class ResidualVQ(nn.Module):
-    """Residual vector quantiser with EMA codebooks: ``[B, D]`` → quantised ``[B, D]``.
+    """Residual vector quantiser of CLAP embeddings: ``[B, D]`` → quantised ``[B, D]``.
 
-    Stage ``q`` quantises the residual left by stages ``< q`` to its nearest of ``bins`` codes. In
-    training the codebooks follow exponential moving averages of their assigned vectors (statistics
-    summed over all processes under DDP, so every rank keeps identical codebooks). Call
-    :meth:`initialize` with training embeddings first (codebooks start from data points). Unlike
-    audiocraft's quantiser, codes that stay unused are not re-seeded (that would need random draws
-    kept identical across processes); they decay towards zero and keep losing the nearest-code
-    contest, so they cost capacity, nothing else.
+    Stage ``q`` quantises the residual left by stages ``< q`` to its nearest of ``bins`` codes. Call
+    :meth:`initialize` first: it fits the codebooks by residual k-means (``lm.kmeans``) on the training
+    notes' embeddings. With ``ema=False`` (``lm.clap_quantiser: frozen``, the default) they stay as
+    fitted. With ``ema=True`` (``ema``) training then moves them by exponential moving averages of their
+    assigned vectors, as audiocraft's CLAP quantiser (statistics summed over all processes under DDP, so
+    every rank keeps identical codebooks).
+
+    Why (benchmarks/clap_quantiser.py, tiny profile): fed only what a variant conditions on, the fixed
+    scheme's quantiser sees one embedding per training instrument, stage 0 memorises those points and
+    the residual stages collapse to zero, so an unseen instrument is snapped onto a training one
+    (cosine of a quantised test note to itself 0.58, against 0.85 for baseline). Fitting on all training
+    notes keeps 0.85 and the test instruments' identity (0.89 nearest-centroid retrieval) under every
+    scheme, with or without EMA. audiocraft's remedies do not fix it: k-means on the scheme's draws (or
+    on the first batch) collapses the same way, and expiring dead codes (re-seeding them from the batch,
+    which under DDP would need draws identical on every process) refills them with the same few points
+    (and at audiocraft's threshold 2 with a 32-row batch re-seeds every code at every step); it does not
+    help baseline either, so codes are not re-seeded here. Frozen codebooks measure as EMA ones do, need
+    no collective call per step, and make every variant share one quantiser, so the variants differ only
+    in their pairing.
     """
 
-    def __init__(self, dim: int, n_q: int, bins: int, decay: float = 0.99, eps: float = 1e-5):
+    def __init__(
+        self, dim: int, n_q: int, bins: int, ema: bool = False, decay: float = 0.99, eps: float = 1e-5
+    ):
         super().__init__()
-        self.dim, self.n_q, self.bins, self.decay, self.eps = dim, n_q, bins, decay, eps
+        self.dim, self.n_q, self.bins, self.ema, self.decay, self.eps = dim, n_q, bins, ema, decay, eps
         self.register_buffer("codebooks", torch.zeros(n_q, bins, dim))
         self.register_buffer("cluster_size", torch.ones(n_q, bins))
         self.register_buffer("embed_sum", torch.zeros(n_q, bins, dim))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
-    def initialize(self, data: torch.Tensor, generator: torch.Generator) -> None:
-        """Seed every stage's codebook with residuals of ``data`` ``[N, D]`` (sampled with replacement
-        when ``N < bins``), stage by stage. Deterministic given ``generator``."""
-        if data.ndim != 2 or data.shape[1] != self.dim:
+    def initialize(self, data: torch.Tensor, generator: torch.Generator, iters: int = KMEANS_ITERS) -> None:
+        """Fit every stage's codebook by k-means (``iters`` Lloyd iterations from ``bins`` data rows drawn
+        with ``generator``) on the residuals of ``data`` ``[N, D]``, on ``data``'s device. The EMA
+        statistics start as one vector per code (weight 1, as ``cluster_size``). Deterministic given
+        ``generator`` on a CPU."""
+        if data.ndim != 2 or data.shape[1] != self.dim or data.shape[0] == 0:
             raise ValueError(f"RVQ initialisation data must be [N, {self.dim}], got {tuple(data.shape)}")
-        residual = data.float().to(self.codebooks.device)
-        for q in range(self.n_q):
-            pick = torch.randint(0, residual.shape[0], (self.bins,), generator=generator)
-            self.codebooks[q] = residual[pick.to(residual.device)]
-            self.embed_sum[q] = self.codebooks[q].clone()
-            self.cluster_size[q].fill_(1.0)
-            residual = residual - self.codebooks[q][self._nearest(residual, q)]
+        codebooks = residual_kmeans(data.float(), self.n_q, self.bins, iters, generator)
+        self.codebooks.copy_(codebooks.to(self.codebooks.device))
+        self.embed_sum.copy_(self.codebooks)
+        self.cluster_size.fill_(1.0)
         self.initialized.fill_(True)
 
     def _nearest(self, x: torch.Tensor, q: int) -> torch.Tensor:
@@ -162,8 +177,8 @@ class ResidualVQ(nn.Module):
     def forward(
         self, x: torch.Tensor, update: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns ``(quantised [B, D], codes [B, n_q])``; when training, updates the codebooks from the rows
-        selected by ``update`` (``[B]`` bool; all rows when None)."""
+        """Returns ``(quantised [B, D], codes [B, n_q])``; when training with ``ema``, updates the codebooks
+        from the rows selected by ``update`` (``[B]`` bool; all rows when None)."""
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ConditionError(f"CLAP embeddings must be [B, {self.dim}], got {tuple(x.shape)}")
         with torch.autocast(x.device.type, enabled=False):  # EMA statistics in float32, also under bf16
@@ -175,7 +190,7 @@ class ResidualVQ(nn.Module):
         codes = []
         for q in range(self.n_q):
             idx = self._nearest(residual, q)
-            if self.training:
+            if self.training and self.ema:
                 self._ema_update(q, residual, idx, update)
             chosen = self.codebooks[q][idx]
             quantised = quantised + chosen
@@ -218,13 +233,16 @@ class ConditionEncoder(nn.Module):
                 "source": CategoricalConditioner("source", len(SOURCES), c, d),
             }
         )
-        self.rvq = ResidualVQ(config.clap_dim, config.clap_n_q, config.clap_bins)
+        self.rvq = ResidualVQ(
+            config.clap_dim, config.clap_n_q, config.clap_bins, ema=config.clap_quantiser == "ema"
+        )
         self.clap_proj = nn.Linear(config.clap_dim, d)
         self.null = nn.Parameter(torch.randn(len(CONDITIONS), d) * 0.02)
 
     @torch.no_grad()
     def initialize_clap(self, embeddings: torch.Tensor, generator: torch.Generator) -> None:
-        """Seed the CLAP quantiser from training embeddings ``[N, D]`` (L2-normalised as in forward)."""
+        """Fit the CLAP quantiser on training embeddings ``[N, D]`` (L2-normalised as in forward): every
+        training note's own embedding, whatever the variant's pairing (see :class:`ResidualVQ`)."""
         self.rvq.initialize(torch.nn.functional.normalize(embeddings.float(), dim=-1), generator)
 
     def forward(self, cond: Conditions) -> torch.Tensor:

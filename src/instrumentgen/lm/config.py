@@ -2,7 +2,8 @@
 
 The paper's model (Section 2.2): 12 layers, 16 heads, d = 512, 4 codebooks of 1024 codes. The CLAP
 embedding (512-d) is quantised by a residual vector quantiser with ``clap_n_q`` stages of ``clap_bins``
-codes (audiocraft's defaults: 12 x 1024; the paper does not state its RVQ size).
+codes (audiocraft's defaults: 12 x 1024; the paper does not state its RVQ size), fitted by k-means on the
+training notes' embeddings and then ``frozen`` (default) or moved by ``ema`` updates in training.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 OBJECTIVES = ("ar", "magnet")
+CLAP_QUANTISERS = ("frozen", "ema")  # see lm.conditioners.ResidualVQ
 
 
 @dataclass(frozen=True)
 class LMConfig:
     """Everything that fixes the shapes of a :class:`~instrumentgen.lm.model.CodecLM`'s weights, plus
-    the objective (``ar``: causal, delay pattern; ``magnet``: non-causal, parallel pattern)."""
+    the objective (``ar``: causal, delay pattern; ``magnet``: non-causal, parallel pattern) and how the
+    CLAP quantiser learns (``clap_quantiser``: ``frozen`` k-means codebooks or ``ema`` updates)."""
 
     n_codebooks: int = 4
     codebook_size: int = 1024
@@ -30,6 +33,7 @@ class LMConfig:
     clap_bins: int = 1024
     category_dim: int = 64
     max_frames: int = 512
+    clap_quantiser: str = "frozen"
     objective: str = "ar"
 
     def __post_init__(self) -> None:
@@ -38,6 +42,11 @@ class LMConfig:
             if f.name == "objective":
                 if value not in OBJECTIVES:
                     raise ValueError(f"lm objective {value!r} is unknown; valid: {', '.join(OBJECTIVES)}")
+            elif f.name == "clap_quantiser":
+                if value not in CLAP_QUANTISERS:
+                    raise ValueError(
+                        f"lm clap_quantiser {value!r} is unknown; valid: {', '.join(CLAP_QUANTISERS)}"
+                    )
             elif f.name == "dropout":
                 if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
                     raise ValueError(f"lm dropout must be in [0, 1), got {value!r}")

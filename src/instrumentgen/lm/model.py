@@ -293,7 +293,7 @@ class CodecLM(nn.Module):
         self.backbone = torch.compile(self.backbone, **options)
 
     def count_parameters(self) -> dict[str, int]:
-        """Trainable parameters, and the CLAP quantiser's EMA codebooks (buffers, learned too)."""
+        """Trainable parameters, and the CLAP quantiser's codebooks (buffers fitted to the training data)."""
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         rvq = self.conditions.rvq.codebooks.numel()
         return {"trainable": trainable, "rvq_codebooks": rvq, "total": trainable + rvq}

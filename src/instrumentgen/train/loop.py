@@ -213,12 +213,13 @@ class Trainer:
     def build(self) -> None:
         torch.manual_seed(self.run_spec.seed)
         self.model = CodecLM(self.config)
-        init_rng = np.random.default_rng([self.run_spec.seed, 2])
-        rows = np.arange(len(self.train_data))
-        clap_rows = self.train_data.pairing.sample(rows, init_rng)
-        gen = torch.Generator().manual_seed(self.run_spec.seed)
-        self.model.conditions.initialize_clap(self.train_data.clap[torch.from_numpy(clap_rows)], gen)
         self.model.to(self.dist.device)
+        last = self.ckpt_dir / "last.pt"
+        if not last.exists():  # a resumed run loads the quantiser's codebooks with the weights
+            # Fitted on every training note's own embedding, whatever the variant's pairing (the fixed
+            # scheme's 1 embedding per instrument collapses it: lm.conditioners.ResidualVQ).
+            gen = torch.Generator().manual_seed(self.run_spec.seed)
+            self.model.conditions.initialize_clap(self.train_data.clap.to(self.dist.device), gen)
         decay = [p for p in self.model.parameters() if p.ndim >= 2]
         no_decay = [p for p in self.model.parameters() if p.ndim < 2]
         s = self.settings
@@ -230,7 +231,6 @@ class Trainer:
         )
         self.scheduler = warmup_cosine(self.optimizer, s.warmup_steps, s.steps, s.min_lr_ratio)
         self.step = 0
-        last = self.ckpt_dir / "last.pt"
         if last.exists():
             state = read_checkpoint(last)
             check_config(state, self.config, last)
@@ -247,8 +247,12 @@ class Trainer:
         if self.compile:
             self.model.compile_backbone()
         if self.dist.world > 1:
-            # The RVQ's EMA statistics are all-reduced inside its update, so buffers stay identical
-            # without DDP re-broadcasting them every step.
+            # DDP broadcasts parameters, not these buffers: rank 0's quantiser goes to every rank once
+            # (k-means on a GPU may round differently per process); later EMA statistics, if any, are
+            # all-reduced inside its update, so the buffers stay identical without a broadcast per step.
+            for buffer in self.model.conditions.rvq.buffers():
+                if buffer.is_floating_point():
+                    dist.broadcast(buffer, src=0)
             self.forward = DistributedDataParallel(
                 self.model,
                 device_ids=[self.dist.device.index] if self.cuda else None,

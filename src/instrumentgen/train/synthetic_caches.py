@@ -26,11 +26,13 @@ def write_split(
     clap_dim: int,
     n_codebooks: int = 4,
     seed: int = 0,
+    clap_spread: float = 0.1,
 ) -> dict[str, Path]:
     """Write ``<split>_{codes,clap,reference}.parquet`` under ``folder``; returns their paths by kind.
 
     Codes ``[N, K, T]`` int16 depend on the note's pitch (so a model can learn something), CLAP
-    ``[N, D]`` float32 on its instrument; notes of an instrument are interleaved with other instruments'.
+    ``[N, D]`` float32 on its instrument (a standard normal centre per instrument plus ``clap_spread``
+    times standard normal noise per note); notes of an instrument are interleaved with other instruments'.
     """
     rng = np.random.default_rng([seed, len(split)])
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ def write_split(
     noise = rng.integers(0, 3, (n, n_codebooks, n_frames))
     codes = ((base + noise) % codebook_size).astype(np.int16)
     centres = rng.standard_normal((n_instruments, clap_dim))
-    clap = (centres[inst] + 0.1 * rng.standard_normal((n, clap_dim))).astype(np.float32)
+    clap = (centres[inst] + clap_spread * rng.standard_normal((n, clap_dim))).astype(np.float32)
     paths = {}
     for kind, feature in (("codes", codes), ("clap", clap)):
         paths[kind] = folder / f"{split}_{kind}.parquet"
