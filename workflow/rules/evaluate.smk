@@ -9,6 +9,7 @@
 rule evaluate:
     input:
         f"{RESULTS}/metrics/evaluation.json",
+        f"{RESULTS}/evaluate/t2i_spectrograms.png",
 
 
 rule embed_generated:
@@ -124,3 +125,32 @@ rule evaluate_tables:
         " --s2i {params.s2i} --t2i {params.t2i} {params.vggish}"
         " $( [ -n '{params.figure_prompt}' ] && echo --figure-prompt '{params.figure_prompt}' )"
         " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule prompt_spectrograms:
+    # Look, not only measure: T2I notes of every variant beside real test notes of the named family.
+    input:
+        manifests=expand(f"{DATA}/generated/{{variant}}/t2i/manifest.parquet", variant=VARIANTS),
+        audio=expand(f"{DATA}/generated/{{variant}}/t2i/audio", variant=VARIANTS),
+        prompts=P["prompts"]["file"],
+        real=f"{DATA}/manifest/test.parquet",
+        code=code("metrics/prompt_spectrograms.py"),
+    output:
+        figure=report(
+            multiext(f"{RESULTS}/evaluate/t2i_spectrograms", ".png", ".svg"),
+            caption="../report/t2i_spectrograms.rst",
+            category="Evaluation",
+        ),
+    params:
+        generated=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.manifests)),
+        pitches=" ".join(str(p) for p in P["evaluate"]["spectrograms"]["pitches"]),
+        velocity=P["evaluate"]["spectrograms"]["velocity"],
+        png=lambda wc, output: next(f for f in output.figure if f.endswith(".png")),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/prompt_spectrograms.log",
+    shell:
+        "python -m instrumentgen.metrics.prompt_spectrograms --generated {params.generated}"
+        " --prompts {input.prompts} --real {input.real} --pitches {params.pitches}"
+        " --velocity {params.velocity} --out {params.png} > {log} 2>&1"
