@@ -68,12 +68,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--keep-results", action="store_true",
                     help="copy the run's results/tiny/ (tables, figures, report, metrics) into the repo")
+    ap.add_argument("--workspace", type=Path,
+                    help="run in this new folder and keep it (data/, results/, logs/ of the run), instead of "
+                         "a temporary one")
     args = ap.parse_args()
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     cores = ["--cores", str(args.cores)] if args.cores else []
     env = {**os.environ, **OFFLINE_ENV}
+    if args.workspace is not None and args.workspace.exists():
+        raise SystemExit(f"--workspace {args.workspace} exists: give a new folder")
     with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
-        ws = make_workspace(Path(tmp) / "ws")
+        ws = make_workspace(args.workspace or Path(tmp) / "ws")
         run_log, report_log = Path(tmp) / "run.log", Path(tmp) / "report.log"
         run = run_measured([snakemake, "--profile", "workflow/profiles/tiny", *cores], ws, env, run_log)
         if run.returncode != 0:
