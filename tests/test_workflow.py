@@ -95,7 +95,8 @@ def test_report_has_the_results_of_every_phase(ci_workspace: Path):
     snakemake(ci_workspace, "--report", "report.html", profile="ci")
     html = (ci_workspace / "report.html").read_text(errors="replace")
     assert "coverage.png" in html and "summary.csv" in html
-    for name in ("loss_curves.png", "pitch_accuracy.png", "table2.md", "table3.csv", "figure2.svg"):
+    for name in ("loss_curves.png", "pitch_accuracy.png", "table2.md", "table3.csv", "figure2.svg",
+                 "t2i_spectrograms.png"):
         assert name in html, f"{name} is not in the report"
     assert "Tables 2 and 3 of the paper" in html  # the tables' caption (workflow/report/tables.rst)
 
@@ -164,7 +165,8 @@ def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
     assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
 
 
-EVALUATION_JOBS = {"embed_generated": 8, "evaluate_tables": 1}  # downstream of every generation
+# downstream of every generation
+EVALUATION_JOBS = {"embed_generated": 8, "evaluate_tables": 1, "prompt_spectrograms": 1}
 GENERATION_JOBS = {
     "generate_instruments": 8, "export_instruments": 8, "pitch_accuracy": 8, "pitch_summary": 1,
     **EVALUATION_JOBS,
@@ -233,6 +235,7 @@ def test_ci_evaluation_outputs(ci_workspace: Path):
         assert len(pd.read_csv(results / "evaluate" / f"{stem}.csv")) == (6 if stem == "table2" else 4)
     for suffix in (".png", ".svg"):
         assert (results / "evaluate" / f"figure2{suffix}").stat().st_size > 1000
+        assert (results / "evaluate" / f"t2i_spectrograms{suffix}").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(
