@@ -41,9 +41,10 @@ from instrumentgen.clap.loading import load_embedder  # noqa: E402
 from instrumentgen.codec.loading import load_codec  # noqa: E402
 from instrumentgen.config import load_profile  # noqa: E402
 from instrumentgen.features.cache import read_features  # noqa: E402
+from instrumentgen.generate.ar import condition_tokens  # noqa: E402
 from instrumentgen.generate.protocols import query_row  # noqa: E402
 from instrumentgen.generate.run import Decoder, frames_for, plan_conditions  # noqa: E402
-from instrumentgen.generate.sampling import SamplingSettings  # noqa: E402
+from instrumentgen.generate.sampling import SamplingSettings, guide, sample  # noqa: E402
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categories, inference_drop  # noqa: E402,E501
 from instrumentgen.lm.losses import _masked_stats, ar_inputs  # noqa: E402
 from instrumentgen.lm.pattern import DelayPattern  # noqa: E402
@@ -71,10 +72,42 @@ def named_family(text: str, families: list[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+@torch.no_grad()
+def generate_with_prefix(model, cond: Conditions, prefix: torch.Tensor, n_frames: int,
+                         settings: SamplingSettings, generator: torch.Generator) -> torch.Tensor:
+    """AR decoding as ``generate_ar`` (KV cache, CFG) whose first frames are forced to ``prefix``
+    ``[B, K, N]`` (real codes: an oracle onset); codes ``[B, K, n_frames]``."""
+    cfg = model.config
+    model.eval()
+    b, k, n = prefix.shape
+    pattern = DelayPattern(k, cfg.special_token)
+    steps = pattern.sequence_length(n_frames)
+    valid = pattern.valid_mask(n_frames)
+    padded = torch.cat([prefix, torch.zeros(b, k, n_frames - n, dtype=torch.long)], dim=2)
+    real, _ = pattern.build(padded)
+    frame = torch.arange(steps)[None, :] - torch.arange(k)[:, None]  # [K, S] frame of each step
+    forced = valid & (frame < n)
+    tokens = condition_tokens(model, cond, settings.guided)
+    rows = tokens.shape[0]
+    seq = torch.full((b, k, steps + 1), cfg.special_token, dtype=torch.long)
+    cache = model.start_cache(tokens, steps)
+    for s in range(steps):
+        out = model(seq[:, :, s : s + 1].repeat(rows // b, 1, 1), tokens, cache)
+        cache = out.cache
+        logits = out.logits[:, :, -1]
+        if settings.guided:
+            logits = guide(logits[:b], logits[b:], settings.cfg_coef)
+        nxt = sample(logits, settings, generator)
+        nxt = torch.where(forced[:, s][None], real[:, :, s], nxt)
+        seq[:, :, s + 1] = torch.where(valid[:, s][None], nxt, torch.full_like(nxt, cfg.special_token))
+    return pattern.revert(seq[:, :, 1:])
+
+
 def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decoder: Decoder, seed: int,
-                 fill: torch.Tensor | None = None):
+                 fill: torch.Tensor | None = None, prefix: np.ndarray | None = None):
     """Unit CLAP audio embeddings ``[C, P, D]`` of ``C`` conditions x the ``P`` probe pitches; ``fill``
-    ``[K']`` replaces the generated codes of the last ``K'`` stages (a diagnostic of residual-stage noise)."""
+    ``[K']`` replaces the generated codes of the last ``K'`` stages (a diagnostic of residual-stage noise);
+    ``prefix`` ``[C, P, K, N]`` forces the first ``N`` frames (an oracle onset)."""
     rows = [(c, p) for c in range(len(clap)) for p in PITCHES]
     plan = pd.DataFrame(
         {"pitch": [p for _, p in rows], "velocity": VELOCITY, "clap_row": [c for c, _ in rows],
@@ -84,7 +117,12 @@ def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decode
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, len(plan), 64):
         chunk = plan.iloc[start : start + 64]
-        codes = decoder.decode(model, plan_conditions(chunk, clap), n_frames, generator)
+        if prefix is None:
+            codes = decoder.decode(model, plan_conditions(chunk, clap), n_frames, generator)
+        else:
+            forced = torch.from_numpy(prefix.reshape(-1, *prefix.shape[2:])[start : start + 64]).long()
+            codes = generate_with_prefix(model, plan_conditions(chunk, clap), forced, n_frames,
+                                         decoder.sampling, generator)
         if fill is not None and len(fill):
             codes[:, codes.shape[1] - len(fill) :] = fill[None, :, None]
         audio = codec.decode(codes).squeeze(1).float().numpy()
@@ -141,6 +179,8 @@ def main() -> None:
     ap.add_argument("--cfg", type=float, default=None)
     ap.add_argument("--temperature", type=float, default=None)
     ap.add_argument("--top-k", type=int, default=None)
+    ap.add_argument("--prefix-frames", type=int, default=0,
+                    help="S2I only: force the first N frames to the real note's codes (an oracle onset)")
     ap.add_argument("--keep-stages", type=int, default=None,
                     help="decode only the first N generated stages; the others get their most frequent code")
     ap.add_argument("--label", default="")
@@ -186,7 +226,17 @@ def main() -> None:
     instruments = sorted(test["instrument_str"].unique())
     queries = [query_row(i, test.index[test["instrument_str"] == i].to_numpy(), params["seed"])
                for i in instruments]
-    gen = decode_cells(model, codec, embedder, z_test[queries], n_frames, decoder, params["seed"], fill)
+    prefix = None
+    if args.prefix_frames:
+        _, test_codes = read_features(data / "features" / "codes" / "test.parquet")
+        test_codes = np.asarray(test_codes)
+        at_velocity = test[test["velocity"] == VELOCITY]
+        prefix = np.stack([np.stack([
+            test_codes[(lambda c: c.index[(c["pitch"] - p).abs().argmin()])(
+                at_velocity[at_velocity["instrument_str"] == i]), :, : args.prefix_frames]
+            for p in PITCHES]) for i in instruments])  # [C, P, K, N]
+    gen = decode_cells(model, codec, embedder, z_test[queries], n_frames, decoder, params["seed"], fill,
+                       prefix)
     centroids = unit(np.stack([unit(z_test[test["instrument_str"] == i]).mean(0) for i in instruments]))
     nearest = (unit(gen.mean(1)) @ centroids.T).argmax(1)
     retrieval = float((nearest == np.arange(len(instruments))).mean())
@@ -222,7 +272,8 @@ def main() -> None:
         "label": args.label, "profile": args.profile, "variant": args.variant,
         "model": str(model_path),
         "commit": git_commit(Path(__file__).parent.parent),
-        "sampling": sampling, "keep_stages": args.keep_stages, "K": len(instruments),
+        "sampling": sampling, "keep_stages": args.keep_stages, "prefix_frames": args.prefix_frames,
+        "K": len(instruments),
         "s2i_retrieval": retrieval, "s2i_retrieval_centred": retrieval_centred,
         "s2i_retrieval_chance": 1 / len(instruments),
         "s2i_sensitivity": sensitivity(gen), "real_sensitivity": real_sens,
