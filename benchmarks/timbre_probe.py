@@ -48,11 +48,11 @@ from instrumentgen.generate.sampling import SamplingSettings, guide, sample  # n
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categories, inference_drop  # noqa: E402,E501
 from instrumentgen.lm.losses import _masked_stats, ar_inputs  # noqa: E402
 from instrumentgen.lm.pattern import DelayPattern  # noqa: E402
+from instrumentgen.prompts import named_family  # noqa: E402
 from instrumentgen.train.checkpoint import load_model  # noqa: E402
 
 PITCHES = (48, 60, 72, 84)
 VELOCITY = 100
-FAMILY_WORDS = {"synth lead": "synth_lead"}
 
 
 def masked_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -62,14 +62,6 @@ def masked_ce(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -
 
 def unit(z: np.ndarray) -> np.ndarray:
     return z / np.linalg.norm(z, axis=-1, keepdims=True)
-
-
-def named_family(text: str, families: list[str]) -> str | None:
-    text = text.lower()
-    for phrase, family in FAMILY_WORDS.items():
-        text = text.replace(phrase, family)
-    found = [f for f in families if f in text.replace(",", " ").split()]
-    return found[0] if len(found) == 1 else None
 
 
 @torch.no_grad()
@@ -260,7 +252,7 @@ def main() -> None:
     # T2I family accuracy
     tmeta, z_text = read_features(data / "features" / "clap_text" / "prompts.parquet")
     prompts = tmeta.to_pandas()
-    named = [(r, named_family(str(t), families)) for r, t in enumerate(prompts["text"])]
+    named = [(r, named_family(str(t))) for r, t in enumerate(prompts["text"])]
     named = [(r, f) for r, f in named if f is not None]
     gen_t = decode_cells(model, codec, embedder, np.asarray(z_text, np.float32)[[r for r, _ in named]],
                          n_frames, decoder, params["seed"], fill)

@@ -160,6 +160,7 @@ class VGGishSets:
             raise ValueError("--vggish-reconstruction/--vggish-s2i/--vggish-t2i need --vggish-test")
         self.test_path = test
         self.test = None if test is None else self.frames(test, "test set (VGGish)")
+        self._s2i_test: np.ndarray | None = None  # the test frames without the S2I query cells, read once
         self.paths = {"codec reconstruction": reconstruction, **{("s2i", v): p for v, p in s2i.items()},
                       **{("t2i", v): p for v, p in t2i.items()}}
 
@@ -198,7 +199,9 @@ class VGGishSets:
         cells out of both."""
         if self.test is None:
             return None
-        test = self.test if queries is None else self.frames(self.test_path, "test set (VGGish)", queries)
+        if queries is not None and self._s2i_test is None:  # one evaluation has one set of query cells
+            self._s2i_test = self.frames(self.test_path, "test set (VGGish)", queries)
+        test = self.test if queries is None else self._s2i_test
         if key == "ground truth":
             return fad(test, test, ("test set (VGGish)", label))
         return fad(test, self.frames(self.paths[key], label, queries), ("test set (VGGish)", label))
