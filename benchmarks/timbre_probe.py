@@ -97,12 +97,17 @@ def generate_with_prefix(model, cond: Conditions, prefix: torch.Tensor, n_frames
 
 def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decoder: Decoder, seed: int,
                  fill: torch.Tensor | None = None, prefix: np.ndarray | None = None):
-    """Unit CLAP audio embeddings ``[C, P, D]`` of ``C`` conditions x the ``P`` probe pitches; ``fill``
+    """Unit CLAP audio embeddings ``[C, P, D]`` of ``C`` conditions ``clap`` ``[C, D]`` (or one per cell,
+    ``[C, P, D]``) x the ``P`` probe pitches; ``fill``
     ``[K']`` replaces the generated codes of the last ``K'`` stages (a diagnostic of residual-stage noise);
     ``prefix`` ``[C, P, K, N]`` forces the first ``N`` frames (an oracle onset)."""
-    rows = [(c, p) for c in range(len(clap)) for p in PITCHES]
+    n_conditions = len(clap)
+    rows = [(c, p) for c in range(n_conditions) for p in PITCHES]
+    per_cell = clap.ndim == 3
+    clap_rows = np.arange(len(rows)) if per_cell else [c for c, _ in rows]
+    clap = clap.reshape(-1, clap.shape[-1])
     plan = pd.DataFrame(
-        {"pitch": [p for _, p in rows], "velocity": VELOCITY, "clap_row": [c for c, _ in rows],
+        {"pitch": [p for _, p in rows], "velocity": VELOCITY, "clap_row": clap_rows,
          "drop_family": True, "drop_source": True}
     )
     out = []
@@ -119,7 +124,7 @@ def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decode
             codes[:, codes.shape[1] - len(fill) :] = fill[None, :, None]
         audio = codec.decode(codes).squeeze(1).float().numpy()
         out.append(embedder.embed_audio(audio, codec.sample_rate))
-    return unit(np.concatenate(out)).reshape(len(clap), len(PITCHES), -1)
+    return unit(np.concatenate(out)).reshape(n_conditions, len(PITCHES), -1)
 
 
 def sensitivity(z: np.ndarray) -> float:
@@ -173,6 +178,9 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=None)
     ap.add_argument("--prefix-frames", type=int, default=0,
                     help="S2I only: force the first N frames to the real note's codes (an oracle onset)")
+    ap.add_argument("--oracle-clap", action="store_true",
+                    help="S2I only: condition each cell on the real note's own CLAP embedding at that cell "
+                         "(as in training) instead of the query note's")
     ap.add_argument("--keep-stages", type=int, default=None,
                     help="decode only the first N generated stages; the others get their most frequent code")
     ap.add_argument("--label", default="")
@@ -227,7 +235,13 @@ def main() -> None:
             test_codes[(lambda c: c.index[(c["pitch"] - p).abs().argmin()])(
                 at_velocity[at_velocity["instrument_str"] == i]), :, : args.prefix_frames]
             for p in PITCHES]) for i in instruments])  # [C, P, K, N]
-    gen = decode_cells(model, codec, embedder, z_test[queries], n_frames, decoder, params["seed"], fill,
+    condition = z_test[queries]
+    if args.oracle_clap:
+        at_velocity = test[test["velocity"] == VELOCITY]
+        condition = np.stack([np.stack([
+            z_test[(lambda c: c.index[(c["pitch"] - p).abs().argmin()])(
+                at_velocity[at_velocity["instrument_str"] == i])] for p in PITCHES]) for i in instruments])
+    gen = decode_cells(model, codec, embedder, condition, n_frames, decoder, params["seed"], fill,
                        prefix)
     centroids = unit(np.stack([unit(z_test[test["instrument_str"] == i]).mean(0) for i in instruments]))
     nearest = (unit(gen.mean(1)) @ centroids.T).argmax(1)
@@ -265,6 +279,7 @@ def main() -> None:
         "model": str(model_path),
         "commit": git_commit(Path(__file__).parent.parent),
         "sampling": sampling, "keep_stages": args.keep_stages, "prefix_frames": args.prefix_frames,
+        "oracle_clap": args.oracle_clap,
         "K": len(instruments),
         "s2i_retrieval": retrieval, "s2i_retrieval_centred": retrieval_centred,
         "s2i_retrieval_chance": 1 / len(instruments),

@@ -210,3 +210,53 @@ def test_codes_decode_encode_stability(codec: FittedCodec, held_out: Notes) -> N
     drift = (spec - spec_again).abs().mean().item()
     spread = (spec - spec.mean()).abs().mean().item()
     assert drift < 0.25 * spread, (drift, spread)
+
+
+def test_median_over_frames_removes_a_one_frame_spike_and_keeps_steps() -> None:
+    quiet, loud = -4.0, 1.0
+    x = torch.full((1, 12, 3), quiet)
+    x[0, 6:] = loud  # a step (an onset): kept where it is
+    x[0, 2, 1] = 5.0  # a one-frame spike in one bin (an out-of-line generated frame): removed
+    x[0, 9, 0] = -9.0  # a one-frame dip after the step: removed
+    y = spectral.median_over_frames(x, 3)
+    assert y.shape == x.shape
+    assert torch.equal(y[0, :6], torch.full((6, 3), quiet))
+    assert torch.equal(y[0, 6:], torch.full((6, 3), loud))
+    assert torch.equal(spectral.median_over_frames(x, 1), x)
+    # a 5-frame window also removes a two-frame spike, which a 3-frame one keeps
+    x2 = torch.zeros(1, 9, 1)
+    x2[0, 3:5] = 7.0
+    assert spectral.median_over_frames(x2, 3)[0, 3:5].eq(7.0).all()
+    assert spectral.median_over_frames(x2, 5).eq(0.0).all()
+    for bad in (0, 2, -1):
+        with pytest.raises(ValueError, match="odd number of frames"):
+            spectral.median_over_frames(x, bad)
+
+
+def test_median_decoding_is_stored_with_the_codec_and_read_back(codec: FittedCodec, tmp_path: Path,
+                                                                held_out: Notes) -> None:
+    smoothed = FittedCodec(codec.centroids, **{**codec.config(), "median_frames": 5})
+    codes = codec.encode(torch.from_numpy(held_out[0][:2])[:, None])
+    spiky = codes.clone()
+    mid = codes.shape[2] // 2
+    spiky[:, 0, mid] = (codes[:, 0, mid] + C // 2) % C  # one frame's stage 0 out of line
+    loaded = FittedCodec.load(smoothed.save(tmp_path / "median.npz"))
+    assert loaded.median_frames == 5 and loaded.config() == smoothed.config()
+
+    def log_mag_error(c: FittedCodec) -> float:
+        def smoothed_log_mag(x: torch.Tensor) -> torch.Tensor:
+            return spectral.median_over_frames(c.codes_to_log_magnitude(x), c.median_frames)
+
+        return float((smoothed_log_mag(spiky) - smoothed_log_mag(codes)).abs().sum())
+
+    # decoded through the median, the out-of-line frame all but disappears
+    assert log_mag_error(loaded) < 0.2 * log_mag_error(codec)
+    assert not torch.equal(loaded.decode(codes), codec.decode(codes))
+    # a file written before median_frames existed decodes as before (no median)
+    old = {k: v for k, v in codec.config().items() if k != "median_frames"}
+    header = {"format": "instrumentgen.fitted_codec", "version": 1, **old}
+    legacy = _write_npz(tmp_path / "legacy.npz", centroids=codec.centroids.numpy(),
+                        config=np.array(json.dumps(header)))
+    assert FittedCodec.load(legacy).median_frames == 1
+    with pytest.raises(ValueError, match="median_frames must be odd"):
+        FittedCodec(codec.centroids, **{**codec.config(), "median_frames": 4})

@@ -91,6 +91,7 @@ rule bootstrap_codec:
         " --n-codebooks {params.n_codebooks} --codebook-size {params.codebook_size} --seed {params.seed}"
         " --max-frames {params.fitted[max_frames]} --n-fft {params.fitted[n_fft]}"
         " --hop-length {params.fitted[hop_length]} --griffin-lim-iters {params.fitted[griffin_lim_iters]}"
+        " --median-frames {params.fitted[median_frames]}"
         " > {log} 2>&1"
 
 

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log-floor", type=float, default=DEFAULT_LOG_FLOOR)
     ap.add_argument("--weight-exponent", type=float, default=DEFAULT_WEIGHT_EXPONENT)
     ap.add_argument("--griffin-lim-iters", type=int, default=32)
+    ap.add_argument("--median-frames", type=int, default=1,
+                    help="decoding: per-bin median over this many (odd) frames; 1 = off")
     ap.add_argument("--max-epochs", type=int, default=20, help="bound on passes per k-means stage")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
             codebook_size=args.codebook_size, seed=args.seed, max_frames=args.max_frames, n_fft=args.n_fft,
             hop_length=args.hop_length,
             log_floor=args.log_floor, weight_exponent=args.weight_exponent,
-            griffin_lim_iters=args.griffin_lim_iters, max_epochs=args.max_epochs, progress=True)
+            griffin_lim_iters=args.griffin_lim_iters,
+            median_frames=args.median_frames, max_epochs=args.max_epochs, progress=True)
     except (StoreError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

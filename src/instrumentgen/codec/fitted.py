@@ -69,14 +69,15 @@ class FittedCodec(Codec):
     notes of the tiny test split: ~90% kept their pitch unweighted, 94-98% weighted). The floor
     (default 0.03, ~-80 dB below a full-scale sine's peak) keeps inaudible detail out of the
     distance as well. Decoding: sum of the chosen
-    centroids → magnitude → ``griffin_lim_iters`` iterations of fast Griffin-Lim from a fixed
-    random phase (seed ``phase_seed``) → audio ``[B, 1, F * hop_length]``.
+    centroids → per bin, the median over ``median_frames`` consecutive frames (1: off; see
+    :func:`.spectral.median_over_frames`) → magnitude → ``griffin_lim_iters`` iterations of fast
+    Griffin-Lim from a fixed random phase (seed ``phase_seed``) → audio ``[B, 1, F * hop_length]``.
     """
 
     def __init__(self, centroids: np.ndarray | torch.Tensor, *, sample_rate: int = 24000, n_fft: int = 1024,
                  hop_length: int = 480, log_floor: float = DEFAULT_LOG_FLOOR,
                  weight_exponent: float = DEFAULT_WEIGHT_EXPONENT, griffin_lim_iters: int = 32,
-                 phase_seed: int = 0):
+                 phase_seed: int = 0, median_frames: int = 1):
         centroids = torch.as_tensor(np.asarray(centroids, dtype=np.float32))
         n_bins = n_fft // 2 + 1
         if centroids.ndim != 3 or centroids.shape[2] != n_bins or min(centroids.shape) < 1:
@@ -85,10 +86,12 @@ class FittedCodec(Codec):
         if not torch.isfinite(centroids).all():
             raise ValueError("centroids contain NaN or inf")
         integers = (("sample_rate", sample_rate, 1), ("n_fft", n_fft, 2), ("hop_length", hop_length, 1),
-                    ("griffin_lim_iters", griffin_lim_iters, 0))
+                    ("griffin_lim_iters", griffin_lim_iters, 0), ("median_frames", median_frames, 1))
         for name, value, least in integers:
             if not isinstance(value, (int, np.integer)) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        if median_frames % 2 == 0:
+            raise ValueError(f"median_frames must be odd (a centred window), got {median_frames}")
         if hop_length > n_fft:
             raise ValueError(f"hop_length {hop_length} > n_fft {n_fft}: frames would not overlap")
         if not log_floor > 0:
@@ -105,6 +108,7 @@ class FittedCodec(Codec):
         self._weighted = centroids * self.bin_weights
         self.griffin_lim_iters = int(griffin_lim_iters)
         self.phase_seed = int(phase_seed)
+        self.median_frames = int(median_frames)
         self.n_codebooks = int(centroids.shape[0])
         self.codebook_size = int(centroids.shape[1])
 
@@ -115,7 +119,7 @@ class FittedCodec(Codec):
         return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length,
                 "log_floor": self.log_floor, "weight_exponent": self.weight_exponent,
                 "griffin_lim_iters": self.griffin_lim_iters,
-                "phase_seed": self.phase_seed}
+                "phase_seed": self.phase_seed, "median_frames": self.median_frames}
 
     def __repr__(self) -> str:
         return (f"FittedCodec(K={self.n_codebooks}, C={self.codebook_size}, "
@@ -165,7 +169,7 @@ class FittedCodec(Codec):
     @torch.inference_mode()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K, F]`` → audio ``[B, 1, F * hop_length]`` float32."""
-        log_mag = self.codes_to_log_magnitude(codes.cpu())
+        log_mag = spectral.median_over_frames(self.codes_to_log_magnitude(codes.cpu()), self.median_frames)
         audio = spectral.griffin_lim(log_mag, self.n_fft, self.hop_length, self.log_floor,
                                      self.griffin_lim_iters, self.phase_seed)
         return audio[:, None, :]
@@ -177,7 +181,7 @@ class FittedCodec(Codec):
             codebook_size: int = 1024, seed: int = 0, max_frames: int = DEFAULT_MAX_FRAMES,
             n_fft: int = 1024, hop_length: int = 480, log_floor: float = DEFAULT_LOG_FLOOR,
             weight_exponent: float = DEFAULT_WEIGHT_EXPONENT, griffin_lim_iters: int = 32,
-            batch_notes: int = 256, max_epochs: int = 20,
+            median_frames: int = 1, batch_notes: int = 256, max_epochs: int = 20,
             progress: bool = False) -> FittedCodec:
         """Fit on notes ``audio [N, T]`` (an array or :class:`AudioRows`, e.g. a memory-mapped store).
 
@@ -188,7 +192,7 @@ class FittedCodec(Codec):
         """
         codec = cls(np.zeros((1, 1, n_fft // 2 + 1), np.float32), sample_rate=sample_rate, n_fft=n_fft,
                     hop_length=hop_length, log_floor=log_floor, weight_exponent=weight_exponent,
-                    griffin_lim_iters=griffin_lim_iters, phase_seed=seed)
+                    griffin_lim_iters=griffin_lim_iters, phase_seed=seed, median_frames=median_frames)
         frames = codec.sample_frames(audio, max_frames=max_frames, seed=seed, batch_notes=batch_notes,
                                      progress=progress)
         log.info("fitting %d x %d centroids on %d frames of %d bins", n_codebooks, codebook_size,
@@ -262,8 +266,8 @@ class FittedCodec(Codec):
         if config.get("version") != FORMAT_VERSION:
             raise CodecFileError(f"{path}: fitted codec format version {config.get('version')!r}, "
                                  f"this code reads version {FORMAT_VERSION}")
-        kwargs = {k: config[k] for k in _CONFIG_KEYS if k in config}
-        if set(kwargs) != set(_CONFIG_KEYS):
+        kwargs = {k: config[k] for k in (*_CONFIG_KEYS, *_OPTIONAL_CONFIG_KEYS) if k in config}
+        if not set(_CONFIG_KEYS) <= set(kwargs):
             raise CodecFileError(f"{path}: config lacks {sorted(set(_CONFIG_KEYS) - set(kwargs))}")
         n_bins = int(kwargs["n_fft"]) // 2 + 1
         if centroids.dtype != np.float32 or centroids.ndim != 3 or centroids.shape[2] != n_bins:
@@ -277,6 +281,8 @@ class FittedCodec(Codec):
 
 _CONFIG_KEYS: Sequence[str] = ("sample_rate", "n_fft", "hop_length", "log_floor", "weight_exponent",
                                "griffin_lim_iters", "phase_seed")
+# Keys added after FORMAT_VERSION 1 was written; a file without them gets the constructor's default.
+_OPTIONAL_CONFIG_KEYS: Sequence[str] = ("median_frames",)
 
 
 def bin_weights(n_fft: int, sample_rate: int, exponent: float) -> torch.Tensor:
