@@ -12,6 +12,8 @@ On the profile's test split, at velocity 100 and MIDI 48, 60, 72, 84:
 - **T2I family accuracy**: every prompt that names one family conditions the same cells; the share of
   notes a logistic-regression family classifier (fitted on the train split's CLAP embeddings) assigns to
   the named family, beside the classifier's accuracy on the real test notes at those cells.
+- **Frame-to-frame change** (fitted codec): RMS change of the log-magnitude between consecutive frames of
+  the S2I codes, generated and real (the same cells); out-of-line generated frames are clicks.
 - **Teacher-forced CLAP use**: validation cross-entropy of the test notes with their own CLAP embedding,
   another instrument's, and the CLAP token nulled (family and source nulled, as at inference).
 
@@ -100,7 +102,8 @@ def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decode
     """Unit CLAP audio embeddings ``[C, P, D]`` of ``C`` conditions ``clap`` ``[C, D]`` (or one per cell,
     ``[C, P, D]``) x the ``P`` probe pitches; ``fill``
     ``[K']`` replaces the generated codes of the last ``K'`` stages (a diagnostic of residual-stage noise);
-    ``prefix`` ``[C, P, K, N]`` forces the first ``N`` frames (an oracle onset)."""
+    ``prefix`` ``[C, P, K, N]`` forces the first ``N`` frames (an oracle onset). Also returns the generated
+    codes ``[C * P, K, F]``."""
     n_conditions = len(clap)
     rows = [(c, p) for c in range(n_conditions) for p in PITCHES]
     per_cell = clap.ndim == 3
@@ -110,7 +113,7 @@ def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decode
         {"pitch": [p for _, p in rows], "velocity": VELOCITY, "clap_row": clap_rows,
          "drop_family": True, "drop_source": True}
     )
-    out = []
+    out, all_codes = [], []
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, len(plan), 64):
         chunk = plan.iloc[start : start + 64]
@@ -124,7 +127,28 @@ def decode_cells(model, codec, embedder, clap: np.ndarray, n_frames: int, decode
             codes[:, codes.shape[1] - len(fill) :] = fill[None, :, None]
         audio = codec.decode(codes).squeeze(1).float().numpy()
         out.append(embedder.embed_audio(audio, codec.sample_rate))
-    return unit(np.concatenate(out)).reshape(n_conditions, len(PITCHES), -1)
+        all_codes.append(codes)
+    return unit(np.concatenate(out)).reshape(n_conditions, len(PITCHES), -1), torch.cat(all_codes)
+
+
+def frame_change(codec, codes: torch.Tensor) -> dict | None:
+    """Frame-to-frame RMS change of the log-magnitude that codes ``[B, K, F]`` stand for (before any
+    decoding median): median and 90th percentile over all frame pairs. A fitted codec only (None else)."""
+    if not hasattr(codec, "codes_to_log_magnitude"):
+        return None
+    log_mag = codec.codes_to_log_magnitude(codes)  # [B, F, bins]
+    change = (log_mag[:, 1:] - log_mag[:, :-1]).pow(2).mean(-1).sqrt().flatten()
+    return {"median": float(change.median()), "p90": float(change.quantile(0.9))}
+
+
+def nearest_cells(test: pd.DataFrame, instruments: list[str]) -> np.ndarray:
+    """``[C, P]`` rows of ``test``: each instrument's note at :data:`VELOCITY` nearest each probe pitch."""
+    at_velocity = test[test["velocity"] == VELOCITY]
+    rows = []
+    for i in instruments:
+        own = at_velocity[at_velocity["instrument_str"] == i]
+        rows.append([own.index[(own["pitch"] - p).abs().argmin()] for p in PITCHES])
+    return np.array(rows, dtype=np.int64)
 
 
 def sensitivity(z: np.ndarray) -> float:
@@ -226,23 +250,13 @@ def main() -> None:
     instruments = sorted(test["instrument_str"].unique())
     queries = [query_row(i, test.index[test["instrument_str"] == i].to_numpy(), params["seed"])
                for i in instruments]
-    prefix = None
-    if args.prefix_frames:
-        _, test_codes = read_features(data / "features" / "codes" / "test.parquet")
-        test_codes = np.asarray(test_codes)
-        at_velocity = test[test["velocity"] == VELOCITY]
-        prefix = np.stack([np.stack([
-            test_codes[(lambda c: c.index[(c["pitch"] - p).abs().argmin()])(
-                at_velocity[at_velocity["instrument_str"] == i]), :, : args.prefix_frames]
-            for p in PITCHES]) for i in instruments])  # [C, P, K, N]
-    condition = z_test[queries]
-    if args.oracle_clap:
-        at_velocity = test[test["velocity"] == VELOCITY]
-        condition = np.stack([np.stack([
-            z_test[(lambda c: c.index[(c["pitch"] - p).abs().argmin()])(
-                at_velocity[at_velocity["instrument_str"] == i])] for p in PITCHES]) for i in instruments])
-    gen = decode_cells(model, codec, embedder, condition, n_frames, decoder, params["seed"], fill,
-                       prefix)
+    _, test_codes = read_features(data / "features" / "codes" / "test.parquet")
+    test_codes = np.asarray(test_codes)
+    cells = nearest_cells(test, instruments)  # [C, P] test rows
+    prefix = test_codes[cells][..., : args.prefix_frames] if args.prefix_frames else None  # [C, P, K, N]
+    condition = z_test[cells] if args.oracle_clap else z_test[queries]
+    gen, gen_codes = decode_cells(model, codec, embedder, condition, n_frames, decoder, params["seed"], fill,
+                                  prefix)
     centroids = unit(np.stack([unit(z_test[test["instrument_str"] == i]).mean(0) for i in instruments]))
     nearest = (unit(gen.mean(1)) @ centroids.T).argmax(1)
     retrieval = float((nearest == np.arange(len(instruments))).mean())
@@ -251,6 +265,8 @@ def main() -> None:
     g = gen.mean(1)
     centred = (unit(g - g.mean(0)) @ unit(centroids - centroids.mean(0)).T).argmax(1)
     retrieval_centred = float((centred == np.arange(len(instruments))).mean())
+    changes = {"generated": frame_change(codec, gen_codes),
+               "real": frame_change(codec, torch.from_numpy(test_codes[cells.ravel()]).long())}
     real = np.stack([
         np.stack([unit(z_test[(test["instrument_str"] == i) & (test["pitch"] == p) &
                               (test["velocity"] == VELOCITY)]).mean(0) if (
@@ -268,7 +284,7 @@ def main() -> None:
     prompts = tmeta.to_pandas()
     named = [(r, named_family(str(t))) for r, t in enumerate(prompts["text"])]
     named = [(r, f) for r, f in named if f is not None]
-    gen_t = decode_cells(model, codec, embedder, np.asarray(z_text, np.float32)[[r for r, _ in named]],
+    gen_t, _ = decode_cells(model, codec, embedder, np.asarray(z_text, np.float32)[[r for r, _ in named]],
                          n_frames, decoder, params["seed"], fill)
     per_prompt = {str(prompts["id"].iloc[r]): float((classifier.predict(gen_t[c]) == f).mean())
                   for c, (r, f) in enumerate(named)}
@@ -289,7 +305,7 @@ def main() -> None:
         "t2i_sensitivity": sensitivity(gen_t),
         "classifier_real_test_accuracy_probe_cells": real_acc, "classifier_real_test_accuracy": real_acc_all,
         "family_chance": 1 / len(families),
-        "teacher_forced_ce": tf, "wall_s": round(time.perf_counter() - t0, 1),
+        "teacher_forced_ce": tf, "s2i_frame_change": changes, "wall_s": round(time.perf_counter() - t0, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("a") as f:
