@@ -216,14 +216,14 @@ def main() -> None:
     params = load_profile(args.profile)
     data = args.root / "data" / args.profile
     model_path = args.model or args.root / lm_file(params, args.variant)
-    model, _ = load_model(model_path)
+    model, meta = load_model(model_path)
     codec = load_codec(args.root / codec_file(params), n_codebooks=model.config.n_codebooks)
     embedder = load_embedder(args.root / clap_file(params))
     sampling = dict(params["generate"]["sampling"])
     for key, value in (("cfg_coef", args.cfg), ("temperature", args.temperature), ("top_k", args.top_k)):
         if value is not None:
             sampling[key] = value
-    decoder = Decoder(sampling=SamplingSettings(**sampling))
+    decoder = Decoder(sampling=SamplingSettings(**sampling)).for_checkpoint(meta)
     n_frames = frames_for(codec, params["data"]["note_seconds"])
     fill = None
     if args.keep_stages is not None:

@@ -1,5 +1,8 @@
-"""MAGNeT decoding: no masked position left, exactly the configured forward passes, the cosine
-re-masking schedule, kept tokens never re-masked, seeded, and refused for AR models."""
+"""MAGNeT decoding: no masked position left, exactly the configured forward passes, audiocraft's
+schedule (cosine masking with at least one span redrawn per step, CFG annealed with the mask fraction,
+temperature T (n-1-i)/n floored at 0.01), spans ranked by their most probable token, kept tokens never
+re-masked, an oracle model decoded exactly, the model's own span length, seeded, and refused for AR
+models."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import pytest
 import torch
 from lm_fixtures import CARD, conditions, tiny_model
 
-from instrumentgen.generate.magnet import MagnetSettings, generate_magnet, masked_spans
+from instrumentgen.generate.magnet import MagnetSettings, generate_magnet, masked_spans, step_plan
+from instrumentgen.generate.run import Decoder
+from instrumentgen.generate.settings import decoder_from_dict
 
 
 def counting(model):
@@ -43,12 +48,80 @@ def test_paper_schedule_takes_fifty_passes():
     assert len(calls) == 50
 
 
-def test_masking_schedule_is_cosine_and_ends_unmasked():
-    assert [masked_spans(10, i, 4) for i in range(4)] == [
-        math.floor(10 * math.cos(math.pi / 2 * (i + 1) / 4) + 1e-9) for i in range(4)
-    ]
-    assert masked_spans(10, 3, 4) == 0
-    assert masked_spans(7, 0, 20) == 6
+def test_schedule_is_audiocrafts():
+    s = MagnetSettings(temperature=3.0, cfg_max=10.0, cfg_min=1.0)
+    plans = [step_plan(s, i, 5) for i in range(5)]
+    fractions = [math.cos(math.pi / 2 * i / 4) for i in range(5)]
+    assert [p.mask_fraction for p in plans] == pytest.approx(fractions)
+    assert plans[0].mask_fraction == 1.0 and plans[-1].mask_fraction == pytest.approx(0.0, abs=1e-12)
+    # CFG follows the mask fraction (10 while all is masked, 1 at the last step), not the step count
+    assert [p.cfg_coef for p in plans] == pytest.approx([1 + 9 * f for f in fractions])
+    # temperature T (n - 1 - i) / n, floored at 0.01: the last step is near-greedy
+    assert [p.temperature for p in plans] == pytest.approx([3 * 4 / 5, 3 * 3 / 5, 3 * 2 / 5, 3 * 1 / 5, 0.01])
+    # a one-step stage: everything masked, full guidance, near-greedy (not temperature 3 at CFG 10)
+    assert step_plan(s, 0, 1) == step_plan(s, 0, 1).__class__(1.0, 10.0, 0.01)
+    # at least one span is masked (and redrawn) at every step, the last included
+    assert [masked_spans(10, f) for f in fractions] == [10, 9, 7, 3, 1]
+    assert masked_spans(7, 1.0) == 7 and masked_spans(7, 0.0) == 1
+    with pytest.raises(ValueError, match="outside 0..4"):
+        step_plan(s, 5, 5)
+
+
+def test_each_step_masks_the_least_confident_of_the_last_draws():
+    """Inputs seen by the model within a stage: step 0 all masked, then exactly masked_spans(...) spans
+    masked, and they are spans drawn at the step before."""
+    model, cond = tiny_model("magnet"), conditions(2)
+    calls = counting(model)
+    settings = MagnetSettings(steps=(5, 1, 1, 1), span_length=2)
+    n_frames, n_spans = 12, 6
+    generate_magnet(model, cond, n_frames, settings, torch.Generator().manual_seed(3))
+    mask = model.config.mask_token
+    previous = None
+    for i in range(5):
+        masked_frames = calls[i][:2, 0] == mask  # [B, T] stage 0, conditional rows
+        masked_span = masked_frames.view(2, n_spans, 2)
+        assert (masked_span.all(-1) == masked_span.any(-1)).all()  # whole spans only
+        expected = masked_spans(n_spans, step_plan(settings, i, 5).mask_fraction)
+        assert (masked_span.all(-1).sum(-1) == expected).all()
+        if previous is not None:
+            assert not (masked_frames & ~previous).any()  # only spans redrawn at the step before
+        previous = masked_frames
+
+
+class OracleModel(torch.nn.Module):
+    """Wraps a MAGNeT model so that its logits favour ``target`` ``[B, K, T]`` by ``margin`` nats
+    (conditional and null rows alike)."""
+
+    def __init__(self, model, target, margin):
+        super().__init__()
+        self.inner, self.target, self.margin, self.config = model, target, margin, model.config
+
+    def forward(self, tokens, cond, cache=None, codebook=None):
+        out = self.inner(tokens, cond, cache, codebook)
+        onehot = torch.nn.functional.one_hot(self.target[:, codebook], out.logits.shape[-1]).float()
+        out.logits[:, 0] = onehot.repeat(2, 1, 1) * self.margin  # [2B, T, card]
+        return out
+
+    def encode_conditions(self, cond):
+        return self.inner.encode_conditions(cond)
+
+
+def test_an_oracle_model_is_decoded_exactly():
+    model, cond = tiny_model("magnet"), conditions(3)
+    target = torch.randint(0, CARD, (3, 4, 11), generator=torch.Generator().manual_seed(0))
+    oracle = OracleModel(model, target, margin=30.0)
+    for steps in ((1, 1, 1, 1), (6, 3, 2, 2), (20, 10, 10, 10)):
+        settings = MagnetSettings(steps=steps)
+        codes = generate_magnet(oracle, cond, 11, settings, torch.Generator().manual_seed(1))
+        assert torch.equal(codes, target), steps
+
+
+def test_span_length_is_the_models():
+    decoder = Decoder(magnet=MagnetSettings(span_length=3))
+    assert decoder.for_checkpoint({"settings": {"span_length": 5}}).magnet.span_length == 5
+    assert decoder.for_checkpoint({"variant": "old"}).magnet.span_length == 3
+    with pytest.raises(ValueError, match="unknown magnet setting 'span_length'"):
+        decoder_from_dict({"magnet": {"span_length": 4}})
 
 
 def test_stages_decode_in_order_and_kept_tokens_stay():

@@ -218,7 +218,8 @@ def make(args: argparse.Namespace) -> dict:
     params, checkpoint, codec_path, clap_path = resolve(args)
     decoder = decoding(params, args)
     clap = embed(clap_path, args)
-    model, _ = load_model(checkpoint, device=args.device)
+    model, meta = load_model(checkpoint, device=args.device)
+    decoder = decoder.for_checkpoint(meta)
     if clap.shape[1] != model.config.clap_dim:
         raise MakeError(
             f"CLAP model {clap_path} gives {clap.shape[1]}-d embeddings, the LM {checkpoint} "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
+from instrumentgen.train.variants import get_variant
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 
 
@@ -175,7 +176,14 @@ wildcard_constraints:
 
 
 GEN = P["generate"]
-DECODING_JSON = json.dumps({"sampling": GEN["sampling"], "magnet": GEN["magnet"]}, sort_keys=True)
+# Each variant's generation gets only its own decoder's settings (AR sampling or MAGNeT's), so changing
+# one decoder's settings does not regenerate the other's variants.
+DECODER_SECTION = {"ar": "sampling", "magnet": "magnet"}
+
+
+def decoding_json(wildcards):
+    section = DECODER_SECTION[get_variant(wildcards.variant).objective]
+    return json.dumps({section: GEN[section]}, sort_keys=True)
 T2I_GRID_JSON = json.dumps(
     {
         "pitches": list(range(GEN["grid"]["pitch_min"], GEN["grid"]["pitch_max"] + 1, GEN["grid"]["pitch_step"])),

@@ -20,7 +20,7 @@ rule generate_instruments:
         manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
         audio=directory(f"{DATA}/generated/{{variant}}/{{task}}/audio"),
     params:
-        decoding=DECODING_JSON,
+        decoding=decoding_json,
         task_args=task_args,
         seed=P["seed"],
         note_seconds=P["data"]["note_seconds"],

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         torch.set_num_threads(args.threads)
     plan, clap = build_plan(args.task, args.clap_cache, args.grid, args.seed)
     model, meta = load_model(args.model, device=args.device)
+    decoder = decoder.for_checkpoint(meta)
     codec = load_codec(args.codec, n_codebooks=model.config.n_codebooks, device=args.device)
     if clap.shape[1] != model.config.clap_dim:
         raise ValueError(

@@ -7,6 +7,7 @@ same random trajectory whatever else is generated alongside (the paper fixes its
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ class Decoder:
         if model.config.objective == "magnet":
             return generate_magnet(model, cond, n_frames, self.magnet, generator)
         return generate_ar(model, cond, n_frames, self.sampling, generator)
+
+    def for_checkpoint(self, meta: dict) -> Decoder:
+        """This decoder with MAGNeT's span length set to the one the model was trained with, from the
+        metadata ``load_model`` returns for its file (``settings.span_length``)."""
+        span = (meta.get("settings") or {}).get("span_length")
+        if span is None:
+            return self
+        return dataclasses.replace(self, magnet=dataclasses.replace(self.magnet, span_length=int(span)))
 
     def steps(self, model: CodecLM, n_frames: int) -> int:
         """Forward passes per batch: ``n_frames + K - 1`` for AR, ``sum(steps)`` for MAGNeT."""

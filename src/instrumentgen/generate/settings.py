@@ -1,8 +1,9 @@
 """Decoding settings from parameters (params.yaml ``generate``): a :class:`~.run.Decoder` from a dict.
 
 ``{"sampling": {temperature, top_k, top_p, cfg_coef}, "magnet": {steps, temperature, top_p, cfg_max,
-cfg_min, span_length}}``; missing keys keep the defaults of :class:`SamplingSettings` and
-:class:`MagnetSettings`, an unknown key is an error that names it.
+cfg_min}}``; missing keys keep the defaults of :class:`SamplingSettings` and :class:`MagnetSettings`,
+an unknown key is an error that names it. MAGNeT's span length is not a decoding setting: it is the
+model's (:meth:`Decoder.for_checkpoint`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from instrumentgen.generate.magnet import MagnetSettings
 from instrumentgen.generate.run import Decoder
 from instrumentgen.generate.sampling import SamplingSettings
 
+MODEL_OWNED = {"span_length"}  # read from the model file, never given
+
 
 def _build(cls: type, values: dict[str, Any], where: str):
     if not isinstance(values, dict):
         raise ValueError(f"{where} must be a mapping, got {values!r}")
-    known = {f.name for f in dataclasses.fields(cls)}
+    known = {f.name for f in dataclasses.fields(cls)} - MODEL_OWNED
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {where} setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
