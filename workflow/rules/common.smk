@@ -6,8 +6,8 @@ from pathlib import Path
 
 from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
-from instrumentgen.train.variants import get_variant
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
+from instrumentgen.train.variants import get_variant
 
 
 configfile: "params.yaml"
@@ -184,6 +184,8 @@ DECODER_SECTION = {"ar": "sampling", "magnet": "magnet"}
 def decoding_json(wildcards):
     section = DECODER_SECTION[get_variant(wildcards.variant).objective]
     return json.dumps({section: GEN[section]}, sort_keys=True)
+
+
 T2I_GRID_JSON = json.dumps(
     {
         "pitches": list(range(GEN["grid"]["pitch_min"], GEN["grid"]["pitch_max"] + 1, GEN["grid"]["pitch_step"])),
