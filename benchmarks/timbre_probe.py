@@ -250,8 +250,7 @@ def main() -> None:
     instruments = sorted(test["instrument_str"].unique())
     queries = [query_row(i, test.index[test["instrument_str"] == i].to_numpy(), params["seed"])
                for i in instruments]
-    _, test_codes = read_features(data / "features" / "codes" / "test.parquet")
-    test_codes = np.asarray(test_codes)
+    test_codes, code_table = _codes(data, test)  # [N, K, T], row-aligned with the CLAP cache
     cells = nearest_cells(test, instruments)  # [C, P] test rows
     prefix = test_codes[cells][..., : args.prefix_frames] if args.prefix_frames else None  # [C, P, K, N]
     condition = z_test[cells] if args.oracle_clap else z_test[queries]
@@ -288,7 +287,7 @@ def main() -> None:
                          n_frames, decoder, params["seed"], fill)
     per_prompt = {str(prompts["id"].iloc[r]): float((classifier.predict(gen_t[c]) == f).mean())
                   for c, (r, f) in enumerate(named)}
-    tf = (teacher_forced(model, *_codes(data, test), z_test, np.random.default_rng(0))
+    tf = (teacher_forced(model, test_codes, code_table, z_test, np.random.default_rng(0))
           if model.config.objective == "ar" else None)
     record = {
         "label": args.label, "profile": args.profile, "variant": args.variant,
