@@ -7,6 +7,7 @@ from pathlib import Path
 from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
+from instrumentgen.lm.objective import get_objective
 from instrumentgen.train.variants import get_variant
 
 
@@ -178,11 +179,8 @@ wildcard_constraints:
 GEN = P["generate"]
 # Each variant's generation gets only its own decoder's settings (AR sampling or MAGNeT's), so changing
 # one decoder's settings does not regenerate the other's variants.
-DECODER_SECTION = {"ar": "sampling", "magnet": "magnet"}
-
-
 def decoding_json(wildcards):
-    section = DECODER_SECTION[get_variant(wildcards.variant).objective]
+    section = get_objective(get_variant(wildcards.variant).objective).decoding_section
     return json.dumps({section: GEN[section]}, sort_keys=True)
 
 

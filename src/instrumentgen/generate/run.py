@@ -25,6 +25,7 @@ from instrumentgen.generate.magnet import MagnetSettings, generate_magnet
 from instrumentgen.generate.sampling import SamplingSettings
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categories
 from instrumentgen.lm.model import CodecLM
+from instrumentgen.lm.objective import Objective
 from instrumentgen.progress import progress_bar
 
 MANIFEST_COLUMNS = [
@@ -40,20 +41,29 @@ MANIFEST_COLUMNS = [
 ]
 
 
+# The decoding function of each section of a Decoder, by Objective.decoding_section.
+DECODERS = {"sampling": generate_ar, "magnet": generate_magnet}
+
+
 @dataclass(frozen=True)
 class Decoder:
-    """AR (``sampling``) or MAGNeT (``magnet``) decoding, chosen by the model's objective."""
+    """Decoding settings of both objectives: AR (``sampling``) and MAGNeT (``magnet``). The model's
+    objective (:mod:`instrumentgen.lm.objective`) picks its own section and decodes."""
 
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     magnet: MagnetSettings = field(default_factory=MagnetSettings)
 
+    def settings_for(self, objective: Objective) -> SamplingSettings | MagnetSettings:
+        """The settings ``objective`` decodes with: its :attr:`~Objective.decoding_section`."""
+        return getattr(self, objective.decoding_section)
+
     def decode(
         self, model: CodecLM, cond: Conditions, n_frames: int, generator: torch.Generator
     ) -> torch.Tensor:
-        """Codes ``[B, K, n_frames]``."""
-        if model.config.objective == "magnet":
-            return generate_magnet(model, cond, n_frames, self.magnet, generator)
-        return generate_ar(model, cond, n_frames, self.sampling, generator)
+        """Codes ``[B, K, n_frames]`` by the decoder of the model's objective."""
+        objective = model.objective
+        decode = DECODERS[objective.decoding_section]
+        return decode(model, cond, n_frames, self.settings_for(objective), generator)
 
     def for_checkpoint(self, meta: dict) -> Decoder:
         """This decoder with MAGNeT's span length set to the one the model was trained with, from the
@@ -65,9 +75,8 @@ class Decoder:
 
     def steps(self, model: CodecLM, n_frames: int) -> int:
         """Forward passes per batch: ``n_frames + K - 1`` for AR, ``sum(steps)`` for MAGNeT."""
-        if model.config.objective == "magnet":
-            return sum(self.magnet.steps)
-        return n_frames + model.config.n_codebooks - 1
+        objective = model.objective
+        return objective.decoding_steps(self.settings_for(objective), n_frames, model.config.n_codebooks)
 
 
 def frames_for(codec: Codec, note_seconds: float) -> int:

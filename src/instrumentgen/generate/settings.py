@@ -14,6 +14,7 @@ from typing import Any
 from instrumentgen.generate.magnet import MagnetSettings
 from instrumentgen.generate.run import Decoder
 from instrumentgen.generate.sampling import SamplingSettings
+from instrumentgen.lm.objective import OBJECTIVES
 
 MODEL_OWNED = {"span_length"}  # read from the model file, never given
 
@@ -34,9 +35,10 @@ def _build(cls: type, values: dict[str, Any], where: str):
 def decoder_from_dict(settings: dict[str, Any] | None) -> Decoder:
     """The :class:`Decoder` described by ``settings`` (see module doc)."""
     settings = dict(settings or {})
-    unknown = sorted(set(settings) - {"sampling", "magnet"})
+    sections = sorted(o.decoding_section for o in OBJECTIVES.values())
+    unknown = sorted(set(settings) - set(sections))
     if unknown:
-        raise ValueError(f"unknown decoding section {unknown[0]!r}; known: magnet, sampling")
+        raise ValueError(f"unknown decoding section {unknown[0]!r}; known: {', '.join(sections)}")
     return Decoder(
         sampling=_build(SamplingSettings, settings.get("sampling", {}), "sampling"),
         magnet=_build(MagnetSettings, settings.get("magnet", {}), "magnet"),

@@ -93,6 +93,15 @@ class MagnetMask:
     input_mask: torch.Tensor
     loss_mask: torch.Tensor
 
+    def rows(self, index: torch.Tensor) -> MagnetMask:
+        """The masks of the samples ``index`` ``[b]`` (a process's share of a batch)."""
+        return MagnetMask(self.stage[index], self.rate[index], self.input_mask[index], self.loss_mask[index])
+
+    @property
+    def loss_positions(self) -> float:
+        """Number of positions whose cross-entropy counts."""
+        return float(self.loss_mask.sum())
+
 
 def sample_magnet_mask(
     batch: int, n_codebooks: int, n_frames: int, rng: np.random.Generator, span_length: int = 3

@@ -18,6 +18,7 @@ from torch import nn
 
 from instrumentgen.lm.conditioners import ConditionEncoder, Conditions
 from instrumentgen.lm.config import LMConfig
+from instrumentgen.lm.objective import objective_of
 
 
 def sinusoidal_positions(positions: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -161,6 +162,7 @@ class CodecLM(nn.Module):
     def __init__(self, config: LMConfig):
         super().__init__()
         self.config = config
+        self.objective = objective_of(config)
         d = config.dim
         self.conditions = ConditionEncoder(config)
         self.embed = nn.ModuleList(nn.Embedding(config.vocab_size, d) for _ in range(config.n_codebooks))
@@ -225,7 +227,7 @@ class CodecLM(nn.Module):
         positions = torch.arange(past, past + steps, device=tokens.device)
         x = x + sinusoidal_positions(positions, cfg.dim).to(x.dtype)
         mask: torch.Tensor | bool | None = None
-        if cfg.objective == "ar":
+        if self.objective.causal:
             if cache is None:
                 mask = True  # causal over a square [S, S]: SDPA's is_causal (flash kernels), no custom mask
             elif steps > 1:  # a single new step attends to every cached one: no mask

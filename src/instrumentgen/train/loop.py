@@ -31,9 +31,9 @@ from instrumentgen.codedeps import PACKAGE_DIR, module_files, source_digest
 from instrumentgen.download import sha256_file
 from instrumentgen.lm.conditioners import inference_drop
 from instrumentgen.lm.config import LMConfig
-from instrumentgen.lm.losses import LossOutput, ar_loss, magnet_loss
-from instrumentgen.lm.magnet import MagnetMask, sample_magnet_mask
+from instrumentgen.lm.losses import LossOutput
 from instrumentgen.lm.model import CodecLM
+from instrumentgen.lm.objective import objective_of
 from instrumentgen.progress import progress_bar
 from instrumentgen.train.checkpoint import FORMAT, check_config, read_checkpoint, save_atomic
 from instrumentgen.train.data import DropoutSettings, SplitData, load_split, make_batch
@@ -182,6 +182,7 @@ class Trainer:
                 f"the {self.dist.world} processes"
             )
         self.config = LMConfig.from_dict({**run.lm, "objective": self.variant.objective})
+        self.objective = objective_of(self.config)
         k, card = self.config.n_codebooks, self.config.codebook_size
         scheme = self.variant.scheme
         self.train_data = load_split(
@@ -285,27 +286,23 @@ class Trainer:
         codes, cond = make_batch(split, rows, rng, dropout)
         if inference:
             cond = cond.with_drop(inference_drop(len(rows)))
-        masks = None
-        if self.config.objective == "magnet":
-            masks = sample_magnet_mask(
-                len(rows), self.config.n_codebooks, split.n_frames, rng, self.settings.span_length
-            )
+        masks = self.objective.training_masks(
+            len(rows), self.config, split.n_frames, rng, self.settings.span_length
+        )
         local = torch.from_numpy(self.local_rows(len(rows)))
         if len(local) == 0:
             return None
         codes = codes[local].to(self.dist.device, non_blocking=True)
         cond = cond.index(local).to(self.dist.device)
         model = self.forward if train else self.model
-        with self.autocast():
-            if masks is None:
-                return ar_loss(model, self.config, codes, cond)
-            share = MagnetMask(
-                *(getattr(masks, f)[local] for f in ("stage", "rate", "input_mask", "loss_mask"))
-            )
-            # Normalise by the whole batch's masked positions (known here, all masks are drawn globally):
+        share, normaliser = None, None
+        if masks is not None:
+            share = masks.rows(local)
+            # Normalise by the whole batch's loss positions (known here, all masks are drawn globally):
             # DDP averages gradients over processes, so each share divides by count / processes.
-            normaliser = float(masks.loss_mask.sum()) / (self.dist.world if train else 1)
-            return magnet_loss(model, self.config, codes, cond, share, normaliser)
+            normaliser = masks.loss_positions / (self.dist.world if train else 1)
+        with self.autocast():
+            return self.objective.loss(model, self.config, codes, cond, share, normaliser)
 
     def train_step(self) -> tuple[LossOutput, float]:
         seed, step = self.run_spec.seed, self.step
@@ -351,11 +348,7 @@ class Trainer:
     def metrics(self, ce_sum: torch.Tensor, correct: torch.Tensor, count: torch.Tensor) -> dict[str, float]:
         ce = (ce_sum / count.clamp(min=1)).tolist()
         acc = (correct / count.clamp(min=1)).tolist()
-        if self.config.objective == "ar":
-            loss = float(np.mean(ce))
-        else:
-            loss = float(ce_sum.sum() / count.sum().clamp(min=1))
-        row: dict[str, float] = {"loss": loss}
+        row: dict[str, float] = {"loss": self.objective.reduce(ce_sum, count)}
         for i in range(len(ce)):
             row[f"ce_{i}"] = ce[i] if count[i] > 0 else float("nan")
             row[f"acc_{i}"] = acc[i] if count[i] > 0 else float("nan")
@@ -396,7 +389,7 @@ class Trainer:
                 "bf16 %s, compile %s, checkpoints in %s",
                 self.run_spec.variant,
                 self.variant.scheme,
-                self.config.objective,
+                self.objective.label,
                 self.model.count_parameters(),
                 len(self.train_data),
                 len(self.valid_data),
