@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from instrumentgen.atomic import atomic_path  # noqa: E402
+from instrumentgen.lm.objective import get_objective  # noqa: E402
+from instrumentgen.train.variants import get_variant  # noqa: E402
 
 
 def read_curves(runs: Path, variants: list[str]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -59,10 +61,18 @@ def plot_curves(curves: dict[str, tuple[pd.DataFrame, pd.DataFrame]], out: Path)
 
 
 def summary_table(curves: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """The last validation row of each variant with its objective: loss and per-stage ``ce_k`` / ``acc_k``,
+    with all conditions and under inference conditions (``*_inference``)."""
     rows = []
     for variant, (_, valid) in curves.items():
         last = valid.iloc[-1]
-        row = {"variant": variant, "steps": int(last["step"]), "valid_loss": float(last["loss"])}
+        objective = get_objective(get_variant(variant).objective)
+        row = {
+            "variant": variant,
+            "objective": objective.label,
+            "steps": int(last["step"]),
+            "valid_loss": float(last["loss"]),
+        }
         if "loss_inference" in valid:
             row["valid_loss_inference"] = float(last["loss_inference"])
         row.update({c: float(last[c]) for c in valid.columns if c.startswith(("ce_", "acc_"))})
