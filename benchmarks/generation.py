@@ -61,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-CASES = ("ar_vs_transformers", "magnet_vs_ar", "instrument", "threads")
+CASES = ("ar_vs_transformers", "magnet_vs_ar", "batch_sweep", "instrument", "threads")
 AR_TARGET = 2.0  # ours >= 2x transformers' frames/s
 MAGNET_TARGET = 5.0  # MAGNeT >= 5x faster than AR
 TINY = ROOT / "data" / "tiny"
@@ -453,6 +453,122 @@ CPU_NOTE_BATCH = 1  # a paper-size MAGNeT pass over 2 x 345 positions takes seco
 CPU_NOTE_REPEATS = 2
 
 
+# ----------------------------------------------------------------------------- case 2b
+
+SWEEP_BATCHES = {  # notes decoded together; the last is the instrument batch (generate.batch_size)
+    "tiny": (1, 2, 4, 8, 16, 24, 64),  # 24: one T2I prompt's grid (8 pitches x 3 velocities)
+    "paper": (1, 4, 16, 64),
+}
+CPU_PAPER_BATCHES = (1, 4, 16)  # a paper-size MAGNeT pass over 2 x 64 x 345 positions takes >1 min here
+LM_FIELDS = ("dim", "n_layers", "n_heads", "n_codebooks", "codebook_size")
+FULL_MAGNET_LIMIT_S = 40.0  # slower predicted full MAGNeT decodes are timed one pass per stage instead
+
+
+def profile_size(profile: str, objective: str, quick: bool):
+    """(LM config, frames per note, Decoder) of a profile's model size and generation settings; ``quick``:
+    the few-second debug model and 12 frames."""
+    from instrumentgen.config import load_profile
+    from instrumentgen.generate.settings import decoder_from_dict
+    from instrumentgen.lm.config import LMConfig
+    from instrumentgen.lm.objective import OBJECTIVES
+
+    params = load_profile(profile)
+    gen = params["generate"]
+    decoder = decoder_from_dict({o.decoding_section: gen[o.decoding_section] for o in OBJECTIVES.values()})
+    if quick:
+        config = lm_config(objective, True)
+        return config, 12, dataclasses.replace(
+            decoder,
+            sampling=dataclasses.replace(
+                decoder.sampling, top_k=min(decoder.sampling.top_k, config.codebook_size)
+            ),
+        )
+    codec = params["codec"]
+    hop = codec["fitted"]["hop_length"] if codec["kind"] == "fitted" else 512  # DAC 44.1 kHz: 512
+    n_frames = math.ceil(round(params["data"]["note_seconds"] * params["resample"]["target_rate"]) / hop)
+    lm = dict(params["lm"], n_codebooks=codec["n_codebooks"], codebook_size=codec["codebook_size"])
+    return LMConfig.from_dict({**lm, "objective": objective}), n_frames, decoder
+
+
+def case_batch_sweep(opts: Options) -> dict:
+    """AR against MAGNeT LM decoding time per note as the note batch grows, at the tiny and the paper
+    model size, each with its profile's decoding settings (random weights: speed does not depend on
+    them). AR's cost per note falls with the batch (a KV cache: each pass adds one position per row, and
+    a small batch leaves the hardware idle); MAGNeT computes every position of every row at each of its
+    passes, so once a pass fills the hardware its cost grows with the batch and the steps it saves stop
+    paying. ``crossover_batch``: the smallest measured batch from which AR is faster per note."""
+    import torch
+
+    from instrumentgen.generate.magnet import MagnetSettings
+
+    dev = opts.device
+    sizes = ("tiny",) if opts.quick else ("tiny", "paper")
+    result: dict = {"case": "batch_sweep", "sizes": {}}
+    for size in sizes:
+        ar_config, n_frames, decoder = profile_size(size, "ar", opts.quick)
+        mg_config, _, _ = profile_size(size, "magnet", opts.quick)
+        ar_model = random_model(ar_config, dev)
+        mg_model = random_model(mg_config, dev, seed=1)
+        batches = SWEEP_BATCHES[size]
+        if opts.quick:
+            batches = (1, 4)
+        elif size == "paper" and dev == "cpu":
+            batches = CPU_PAPER_BATCHES
+        repeats = opts.repeats or (1 if opts.quick or (size == "paper" and dev == "cpu") else 3)
+        one_pass = dataclasses.replace(decoder, magnet=MagnetSettings(
+            **{**dataclasses.asdict(decoder.magnet), "steps": (1,) * mg_config.n_codebooks}
+        ))
+        ar_passes = decoder.steps(ar_model, n_frames)
+        mg_passes = decoder.steps(mg_model, n_frames)
+        entry = result["sizes"][size] = {
+            "lm": {k: getattr(ar_config, k) for k in LM_FIELDS},
+            "frames_per_note": n_frames,
+            "sampling": dataclasses.asdict(decoder.sampling),
+            "magnet": dataclasses.asdict(decoder.magnet),
+            "forward_passes": {"ar": ar_passes, "magnet": mg_passes},
+            "rounds": repeats,
+            "batches": {},
+        }
+        gen = torch.Generator(device=dev).manual_seed(0)
+        for batch in batches:
+            cond = random_conditions(batch, ar_config.clap_dim).to(dev)
+            decoder.decode(ar_model, cond, min(n_frames, 4), gen)  # warm-up on these batch shapes
+            one_pass.decode(mg_model, cond, min(n_frames, 4), gen)
+            per_pass = [timed(partial(one_pass.decode, mg_model, cond, n_frames, gen), dev)]
+            per_pass_s = per_pass[0] / one_pass.steps(mg_model, n_frames)
+            full = per_pass_s * mg_passes <= FULL_MAGNET_LIMIT_S or (size == "paper" and batch == 1)
+            contenders = {"ar": partial(decoder.decode, ar_model, cond, n_frames, gen)}
+            if full:
+                contenders["magnet"] = partial(decoder.decode, mg_model, cond, n_frames, gen)
+            print(f"batch_sweep {size} batch {batch}: MAGNeT {'full' if full else 'one pass per stage'}",
+                  flush=True)
+            times = interleaved(contenders, repeats, dev)
+            ar_s = median(times["ar"])
+            row = {
+                "ar_s": round(ar_s, 4),
+                "ar_raw_s": times["ar"],
+                "magnet_one_pass_per_stage_s": round(per_pass[0], 4),
+                "magnet_s_per_pass": round(per_pass_s, 5),
+            }
+            if full:
+                magnet_s = median(times["magnet"])
+                row.update(magnet_s=round(magnet_s, 4), magnet_raw_s=times["magnet"], magnet_method="timed",
+                           magnet_predicted_s=round(per_pass_s * mg_passes, 4))
+            else:
+                magnet_s = per_pass_s * mg_passes
+                row.update(magnet_s=round(magnet_s, 4), magnet_method="passes x s per pass")
+            row.update(
+                ar_ms_per_note=round(1000 * ar_s / batch, 3),
+                magnet_ms_per_note=round(1000 * magnet_s / batch, 3),
+                speedup_magnet_over_ar=round(ar_s / magnet_s, 3),
+            )
+            entry["batches"][str(batch)] = row
+        faster = {int(b): r["speedup_magnet_over_ar"] >= 1 for b, r in entry["batches"].items()}
+        entry["crossover_batch"] = min((b for b, f in faster.items() if not f), default=None)
+        entry["magnet_faster_at"] = [b for b, f in faster.items() if f]
+    return result
+
+
 # ----------------------------------------------------------------------------- case 3
 
 
@@ -554,9 +670,8 @@ def case_instrument(opts: Options) -> dict:
     from instrumentgen.codec.loading import load_codec
     from instrumentgen.config import load_profile
     from instrumentgen.features.cache import read_features
-    from instrumentgen.generate.magnet import MagnetSettings
     from instrumentgen.generate.protocols import t2i_plan
-    from instrumentgen.generate.run import Decoder, frames_for, plan_conditions
+    from instrumentgen.generate.run import frames_for, plan_conditions
     from instrumentgen.generate.settings import decoder_from_dict
     from instrumentgen.train.checkpoint import load_model
 
@@ -584,7 +699,9 @@ def case_instrument(opts: Options) -> dict:
     use_files = codec_path.is_file() and bool(present)
     if use_files:
         codec = load_codec(codec_path, n_codebooks=params["codec"]["n_codebooks"])
-        loaded = {v: load_model(p, device=dev)[0] for v, p in present.items()}
+        files = {v: load_model(p, device=dev) for v, p in present.items()}
+        loaded = {v: model for v, (model, _) in files.items()}
+        decoders = {v: decoder.for_checkpoint(meta) for v, (_, meta) in files.items()}
         result["files"] = {"codec": str(codec_path.relative_to(ROOT))} | {
             v: str(p.relative_to(ROOT)) for v, p in present.items()
         }
@@ -596,6 +713,7 @@ def case_instrument(opts: Options) -> dict:
             "magnet": random_model(lm_config("magnet", True), dev, seed=1),
         }
         result["files"] = "none (quick mode: random tiny models and a random fitted codec)"
+        decoders = dict.fromkeys(loaded, decoder)
     else:
         missing = [str(p.relative_to(ROOT)) for p in [codec_path, *models.values()] if not p.is_file()]
         return result | {"skipped": f"missing {', '.join(missing)} (run `make demo` first)"}
@@ -626,10 +744,11 @@ def case_instrument(opts: Options) -> dict:
     )
     repeats = opts.repeats or (1 if opts.quick else 3)
     with tempfile.TemporaryDirectory() as tmp:
-        for model in loaded.values():  # untimed warm-up on a few notes
+        for variant, model in loaded.items():  # untimed warm-up on a few notes
             plan = t2i_plan(pd.DataFrame({"id": [prompt_id]}), *grids["data_grid"])
             instrument_run(
-                model, codec, plan.iloc[:8], clap, n_frames, decoder, batch_size, Path(tmp) / "w", dev
+                model, codec, plan.iloc[:8], clap, n_frames, decoders[variant], batch_size,
+                Path(tmp) / "w", dev,
             )
         for grid, (pitches, velocities) in grids.items():
             plan = t2i_plan(pd.DataFrame({"id": [prompt_id]}), pitches, velocities)
@@ -648,7 +767,7 @@ def case_instrument(opts: Options) -> dict:
                             plan,
                             clap,
                             n_frames,
-                            decoder,
+                            decoders[variant],
                             batch_size,
                             Path(tmp) / f"{grid}{r}",
                             dev,
@@ -673,8 +792,9 @@ def case_instrument(opts: Options) -> dict:
             cond = plan_conditions(plan, clap)
             result["profile"] = {"notes": len(plan)}
             for variant, model in loaded.items():
-                short = Decoder(
-                    sampling=decoder.sampling, magnet=MagnetSettings(steps=(1,) * model.config.n_codebooks)
+                steps = (1,) * model.config.n_codebooks
+                short = dataclasses.replace(
+                    decoders[variant], magnet=dataclasses.replace(decoders[variant].magnet, steps=steps)
                 )
                 gen = torch.Generator(device=dev).manual_seed(0)
                 result["profile"][variant] = {
@@ -769,6 +889,7 @@ def run_case(name: str, opts: Options) -> dict:
     fn = {
         "ar_vs_transformers": case_ar_vs_transformers,
         "magnet_vs_ar": case_magnet_vs_ar,
+        "batch_sweep": case_batch_sweep,
         "instrument": case_instrument,
         "threads": case_threads,
     }[name]
