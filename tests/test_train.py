@@ -23,7 +23,7 @@ from instrumentgen.train.cli import build_run, parse_args
 from instrumentgen.train.data import DropoutSettings, TrainingDataError, condition_drop, load_split
 from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun, batch_rows
 from instrumentgen.train.schedule import lr_factor
-from instrumentgen.train.settings import TrainSettings
+from instrumentgen.train.settings import TrainSettings, settings_for_objective
 from instrumentgen.train.synthetic_caches import write_split
 
 LM = {
@@ -394,3 +394,28 @@ def test_loading_a_model_file_of_another_size_is_refused(caches, tmp_path: Path)
         load_model(
             tmp_path / "model.pt", expected=Trainer(make_run(caches, tmp_path, lm={**LM, "dim": 64})).config
         )
+
+
+def test_each_objective_gets_the_shared_settings_with_its_own_overrides():
+    train = {"steps": 1000, "lr": 0.003, "batch_size": 8}
+    train["by_objective"] = {"magnet": {"steps": 1300, "lr": 0.002}}
+    ar, magnet = settings_for_objective(train, "ar"), settings_for_objective(train, "magnet")
+    assert ar == {"steps": 1000, "lr": 0.003, "batch_size": 8}  # no by_objective table: AR runs unchanged
+    assert magnet == {"steps": 1300, "lr": 0.002, "batch_size": 8}
+    assert settings_for_objective({"steps": 5}, "magnet") == {"steps": 5}
+    assert TrainSettings.from_dict(magnet).steps == 1300
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"diffusion": {"steps": 3}}, "objective 'diffusion' is unknown"),
+        ({"magnet": {"stepz": 3}}, r"train.by_objective.magnet.stepz is not a per-objective"),
+        ({"magnet": {"processes": 2}}, r"train.by_objective.magnet.processes is not a per-objective"),
+        ({"magnet": {"steps": 0}}, "train.steps must be an int >= 1"),
+        ({"magnet": 1300}, "train.by_objective.magnet must be a mapping"),
+    ],
+)
+def test_bad_per_objective_settings_are_named(table: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        settings_for_objective({"steps": 10, "by_objective": table}, "ar")

@@ -195,6 +195,17 @@ def test_changing_a_decoding_parameter_regenerates_only_its_variants(ci_copy: Pa
     assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == {**regeneration_jobs(variants), "all": 1}
 
 
+def test_changing_one_objectives_training_retrains_only_its_variants(ci_copy: Path):
+    """``train.by_objective.magnet`` reaches the MAGNeT variant's training alone: the AR variants' settings,
+    models and generations are left as they are."""
+    overlay = ci_copy / "workflow/profiles/ci/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    params["train"]["by_objective"] = {"magnet": {"steps": params["train"]["steps"] + 10}}
+    overlay.write_text(yaml.safe_dump(params))
+    expected = {**regeneration_jobs(1), "train_variant": 1, "loss_curves": 1, "all": 1}
+    assert planned_jobs(snakemake(ci_copy, "-n", profile="ci")) == expected
+
+
 def test_ci_generation_outputs(ci_workspace: Path):
     """S2I generates exactly the test instruments' cells, T2I the grid for every prompt; every instrument
     is exported (SFZ, SF2, demo rendered by FluidSynth); the pitch reports and their summary exist."""

@@ -8,6 +8,7 @@ from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 from instrumentgen.lm.objective import get_objective
+from instrumentgen.train.settings import settings_for_objective
 from instrumentgen.train.variants import get_variant
 
 
@@ -135,7 +136,14 @@ LM_JSON = json.dumps(
     },
     sort_keys=True,
 )
-TRAIN_JSON = json.dumps(P["train"], sort_keys=True)
+def train_json(wildcards):
+    """A variant's training settings: the shared ones with its objective's overrides."""
+    objective = get_variant(wildcards.variant).objective
+    return json.dumps(settings_for_objective(P["train"], objective), sort_keys=True)
+
+
+for _variant in VARIANTS:  # a bad override fails here, not when its training job starts
+    settings_for_objective(P["train"], get_variant(_variant).objective)
 
 # One process per GPU under torchrun when train.processes > 1 (DistributedDataParallel).
 TRAIN_LAUNCHER = (

@@ -20,7 +20,7 @@ rule train_variant:
     params:
         launcher=TRAIN_LAUNCHER,
         lm=LM_JSON,
-        settings=TRAIN_JSON,
+        settings=train_json,
         seed=P["seed"],
         reference=reference_args,
         results=lambda wildcards, output: os.path.dirname(output.curves[0]),

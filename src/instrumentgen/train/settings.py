@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from instrumentgen.lm.objective import get_objective
+
 # Settings that change how a run is observed or executed, not the trajectory of its weights: a checkpoint
 # written under other values of these is still a valid place to resume from.
 NON_TRAJECTORY = ("checkpoint_every", "log_every", "valid_every", "compile", "threads", "processes")
@@ -85,6 +87,38 @@ class TrainSettings:
     def trajectory(self) -> dict[str, Any]:
         """The settings that determine the weights reached (fingerprinted for resume)."""
         return {k: v for k, v in self.to_dict().items() if k not in NON_TRAJECTORY}
+
+
+BY_OBJECTIVE = "by_objective"  # params.yaml train.by_objective.<objective>: that objective's overrides
+PER_RUN = ("processes",)  # fixed for every variant: the workflow launches all training jobs alike
+
+
+def settings_for_objective(train: dict[str, Any], objective: str) -> dict[str, Any]:
+    """The ``train`` section of the params for a variant of ``objective``: the shared settings updated by
+    ``train.by_objective.<objective>`` (each objective may get its own share of the budget: MAGNeT's
+    masked loss learns stage 0 more slowly than AR's), without the ``by_objective`` table itself, so a
+    change to one objective's overrides leaves the others' settings, and models, as they are.
+    Every objective's settings are validated as :class:`TrainSettings`, whichever is asked for; an
+    unknown objective or setting is an error that names it."""
+    shared = {k: v for k, v in train.items() if k != BY_OBJECTIVE}
+    table = train.get(BY_OBJECTIVE) or {}
+    if not isinstance(table, dict):
+        raise ValueError(f"train.{BY_OBJECTIVE} must be a mapping of objective -> settings, got {table!r}")
+    for name, overrides in table.items():
+        get_objective(name)
+        if not isinstance(overrides, dict):
+            raise ValueError(f"train.{BY_OBJECTIVE}.{name} must be a mapping of settings, got {overrides!r}")
+        known = {f.name for f in fields(TrainSettings)} - set(PER_RUN)
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"train.{BY_OBJECTIVE}.{name}.{unknown[0]} is not a per-objective training setting; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        TrainSettings.from_dict({**shared, **overrides})  # every objective's, whichever is asked for
+    merged = {**shared, **table.get(get_objective(objective).name, {})}
+    TrainSettings.from_dict(merged)
+    return merged
 
 
 def _number(value: object) -> bool:
