@@ -17,6 +17,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/listening.smk"
 
 
 rule all:
@@ -27,3 +28,4 @@ rule all:
         rules.train.input,
         rules.generate.input,
         rules.evaluate.input,
+        rules.listening.input,

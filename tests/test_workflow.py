@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ import yaml
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.data.store import open_store
 from instrumentgen.features.cache import read_features
+from instrumentgen.listening.table4 import NO_RATINGS
 from instrumentgen.workspace import make_workspace, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +98,7 @@ def test_report_has_the_results_of_every_phase(ci_workspace: Path):
     html = (ci_workspace / "report.html").read_text(errors="replace")
     assert "coverage.png" in html and "summary.csv" in html
     for name in ("loss_curves.png", "pitch_accuracy.png", "table2.md", "table3.csv", "figure2.svg",
-                 "t2i_spectrograms.png"):
+                 "t2i_spectrograms.png", "table4.md"):
         assert name in html, f"{name} is not in the report"
     assert "Tables 2 and 3 of the paper" in html  # the tables' caption (workflow/report/tables.rst)
 
@@ -166,7 +168,9 @@ def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
 
 
 # downstream of every generation
-EVALUATION_JOBS = {"embed_generated": 8, "evaluate_tables": 1, "prompt_spectrograms": 1}
+EVALUATION_JOBS = {
+    "embed_generated": 8, "evaluate_tables": 1, "prompt_spectrograms": 1, "listening_kit": 1, "table4": 1,
+}
 GENERATION_JOBS = {
     "generate_instruments": 8, "export_instruments": 8, "pitch_accuracy": 8, "pitch_summary": 1,
     **EVALUATION_JOBS,
@@ -271,6 +275,41 @@ def test_ci_evaluation_outputs(ci_workspace: Path):
         ("src/instrumentgen/train/curves.py", {"loss_curves": 1, "train": 1}),
     ],
 )
+def test_ci_listening_kit_and_table4(ci_workspace: Path, tmp_path: Path):
+    """The ci run builds the webMUSHRA kit (3 MUSHRA trials, 2 MOS prompts, every file it names) and
+    Table 4 without ratings; given webMUSHRA result files through params, Table 4 is computed from them
+    and nothing else reruns."""
+    kit_dir = ci_workspace / "data" / "ci" / "listening" / "kit"
+    kit = json.loads((kit_dir / "kit.json").read_text())
+    assert len(kit["mushra"]["trials"]) == 3 and len(kit["mos"]["trials"]) == 2
+    config = yaml.safe_load((kit_dir / kit["config"]).read_text())
+    pages = [p for entry in config["pages"] for p in (entry[1:] if isinstance(entry, list) else [entry])]
+    for page in pages:
+        for path in [page.get("reference"), *page.get("stimuli", {}).values()]:
+            assert path is None or (kit_dir / path).is_file()
+    assert NO_RATINGS in (ci_workspace / "results" / "ci" / "listening" / "table4.md").read_text()
+
+    ws = Path(shutil.copytree(ci_workspace, tmp_path / "ws", symlinks=True))
+    results = tmp_path / "webmushra" / "results" / kit["test_id"]
+    results.mkdir(parents=True)
+    rows = [["session_test_id", "participant", "session_uuid", "trial_id", "rating_stimulus", "rating_score",
+             "rating_time", "rating_comment"]]
+    for p, participant in enumerate(("a", "b")):
+        for trial in kit["mushra"]["trials"]:
+            for s, stimulus in enumerate(["reference", *kit["mushra"]["conditions"], "anchor"]):
+                rows.append([kit["test_id"], participant, f"u{p}", trial, stimulus, 100 - 10 * s, 1, ""])
+    with open(results / "mushra.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    overlay = ws / "workflow/profiles/ci/params.yaml"
+    params = yaml.safe_load(overlay.read_text())
+    params["listening"]["results"] = str(results)
+    overlay.write_text(yaml.safe_dump(params))
+    assert planned_jobs(snakemake(ws, "-n", profile="ci")) == {"table4": 1, "all": 1}
+    snakemake(ws, profile="ci")
+    table = (ws / "results" / "ci" / "listening" / "table4.md").read_text()
+    assert "90.0 ± 0.0 (n=6)" in table and "2 of 2 participants kept" in table  # baseline: 100 - 10
+
+
 def test_changing_training_code_reruns_what_runs_it(ci_copy: Path, module: str, expected: dict):
     path = ci_copy / module
     path.write_text(path.read_text() + "\n# changed\n")

@@ -270,3 +270,38 @@ def vggish_args(wildcards, input):
         f"--vggish-test {input.vggish_test} --vggish-reconstruction {input.vggish_reconstruction}"
         f" --vggish-s2i {pairs['s2i']} --vggish-t2i {pairs['t2i']}"
     )
+
+
+# ---------------------------------------------------------------- listening tests (listening.smk)
+LISTENING = P["listening"]
+
+
+def listening_kit_inputs(wildcards):
+    """What the kit reads: the test notes, their CLAP cache (the S2I queries), every variant's S2I notes
+    and exported T2I instruments, and the first variant's model (the anchor's architecture)."""
+    return {
+        "test_store": multiext(f"{DATA}/resampled/test", ".npy", ".parquet"),
+        "clap": f"{DATA}/features/clap_audio/test.parquet",
+        "s2i": expand(f"{DATA}/generated/{{variant}}/s2i/manifest.parquet", variant=VARIANTS),
+        "s2i_audio": expand(f"{DATA}/generated/{{variant}}/s2i/audio", variant=VARIANTS),
+        "t2i": expand(f"{DATA}/instruments/{{variant}}/t2i/index.json", variant=VARIANTS),
+        "t2i_instruments": expand(f"{DATA}/instruments/{{variant}}/t2i/instruments", variant=VARIANTS),
+        "anchor_like": f"{DATA}/lm/{VARIANTS[0]}.pt",
+        "codec": codec_model(),
+    }
+
+
+def listening_pairs(wildcards, input):
+    """``--s2i VARIANT=MANIFEST ... --t2i VARIANT=INDEX ...`` in the order of params ``variants``."""
+    s2i = " ".join(f"{v}={m}" for v, m in zip(VARIANTS, input.s2i, strict=True))
+    t2i = " ".join(f"{v}={i}" for v, i in zip(VARIANTS, input.t2i, strict=True))
+    return f"--s2i {s2i} --t2i {t2i}"
+
+
+def listening_results(wildcards):
+    """webMUSHRA's result files where params listening.results names a folder that has them, so new
+    ratings rerun Table 4; none otherwise."""
+    folder = LISTENING["results"]
+    if not folder:
+        return {}
+    return {name: f"{folder}/{name}.csv" for name in ("mushra", "lss") if os.path.isfile(f"{folder}/{name}.csv")}

@@ -1,0 +1,59 @@
+# Listening phase (paper Section 4.2, Table 4): a webMUSHRA kit per profile (S2I MUSHRA trials: the
+# test note as hidden reference, every variant and a random-weights anchor; T2I MOS pages: each
+# variant's rendered phrase of a prompt), and Table 4 from webMUSHRA's result files once participants
+# have rated (params listening.results; without them the table says "no ratings yet").
+
+
+rule listening:
+    input:
+        f"{DATA}/listening/kit",
+        f"{RESULTS}/listening/table4.md",
+
+
+rule listening_kit:
+    input:
+        unpack(listening_kit_inputs),
+        code=code("listening/cli.py", exclude=UNUSED_ENCODER_CODE),
+    output:
+        directory(f"{DATA}/listening/kit"),
+    params:
+        test_id=f"instrumentgen_{PROFILE}",
+        store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
+        pairs=listening_pairs,
+        decoding=json.dumps({s: GEN[s] for s in ("sampling", "magnet")}, sort_keys=True),
+        seed=P["seed"],
+        note_seconds=P["data"]["note_seconds"],
+        trials=LISTENING["mushra_trials"],
+        prompts=LISTENING["mos_prompts"],
+        lufs=LISTENING["target_lufs"],
+    conda:
+        ENV
+    log:
+        f"{LOGS}/listening_kit.log",
+    shell:
+        "python -m instrumentgen.listening.cli --test-id {params.test_id} --test-store {params.store}"
+        " --clap-audio {input.clap} {params.pairs} --anchor-like {input.anchor_like} --codec {input.codec}"
+        " --note-seconds {params.note_seconds} --seed {params.seed} --mushra-trials {params.trials}"
+        " --mos-prompts {params.prompts} --target-lufs {params.lufs} --decoding {params.decoding:q}"
+        " --out {output} > {log} 2>&1"
+
+
+rule table4:
+    input:
+        unpack(listening_results),
+        kit=f"{DATA}/listening/kit",
+        code=code("listening/table4.py"),
+    output:
+        table=report(f"{RESULTS}/listening/table4.md", caption="../report/table4.rst", category="Listening"),
+        others=multiext(f"{RESULTS}/listening/table4", ".tex", ".csv", ".json", "_pairs.csv"),
+        figure=report(f"{RESULTS}/listening/table4.png", caption="../report/table4.rst", category="Listening"),
+    params:
+        results=f"--results {LISTENING['results']}" if LISTENING["results"] else "",
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/table4.log",
+    shell:
+        "python -m instrumentgen.listening.table4 --kit {input.kit}/kit.json {params.results}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
