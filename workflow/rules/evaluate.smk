@@ -10,6 +10,8 @@ rule evaluate:
     input:
         f"{RESULTS}/metrics/evaluation.json",
         f"{RESULTS}/evaluate/t2i_spectrograms.png",
+        f"{DATA}/listening/kit",  # the listening tests (listening.smk) are part of the evaluation
+        f"{RESULTS}/listening/table4.md",
 
 
 rule embed_generated:

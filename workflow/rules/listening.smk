@@ -45,7 +45,8 @@ rule table4:
         code=code("listening/table4.py"),
     output:
         table=report(f"{RESULTS}/listening/table4.md", caption="../report/table4.rst", category="Listening"),
-        others=multiext(f"{RESULTS}/listening/table4", ".tex", ".csv", ".json", "_pairs.csv"),
+        others=multiext(f"{RESULTS}/listening/table4", ".tex", ".csv", "_pairs.csv"),
+        metrics=f"{RESULTS}/metrics/listening.json",
         figure=report(f"{RESULTS}/listening/table4.png", caption="../report/table4.rst", category="Listening"),
     params:
         results=f"--results {LISTENING['results']}" if LISTENING["results"] else "",
@@ -56,4 +57,4 @@ rule table4:
         f"{LOGS}/table4.log",
     shell:
         "python -m instrumentgen.listening.table4 --kit {input.kit}/kit.json {params.results}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"

@@ -197,7 +197,11 @@ def box_plot(kit: KitSpec, analysis: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(kit: KitSpec, analysis: dict[str, Any], out_dir: Path) -> None:
+def write_outputs(
+    kit: KitSpec, analysis: dict[str, Any], out_dir: Path, metrics_path: Path | None = None
+) -> None:
+    """Table 4 (md, tex, csv), its pairwise tests, the box plot, and the metrics JSON (``metrics_path``,
+    default ``out_dir/table4.json``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_table(table_frame(kit, analysis), out_dir / "table4", caption(analysis))
     with atomic_path(out_dir / "table4_pairs.csv", suffix=".csv") as tmp:
@@ -207,7 +211,7 @@ def write_outputs(kit: KitSpec, analysis: dict[str, Any], out_dir: Path) -> None
     for test in ("mushra", "mos"):  # the metrics JSON carries the statistics, not every rating
         if isinstance(metrics[test], dict):
             metrics[test] = {k: v for k, v in metrics[test].items() if k != "ratings"}
-    write_json_atomic(out_dir / "table4.json", _plain(metrics))
+    write_json_atomic(metrics_path or out_dir / "table4.json", _plain(metrics))
 
 
 def _plain(value):
@@ -226,9 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kit", type=Path, required=True, help="the kit's kit.json")
     p.add_argument("--results", type=Path, default=None, help="webMUSHRA results/<testId> folder (optional)")
     p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON (default: OUT_DIR/table4.json)")
     args = p.parse_args(argv)
     kit = KitSpec.read(args.kit)
-    write_outputs(kit, analyse(kit, args.results), args.out_dir)
+    write_outputs(kit, analyse(kit, args.results), args.out_dir, args.metrics)
 
 
 if __name__ == "__main__":
