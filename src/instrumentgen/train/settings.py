@@ -90,7 +90,9 @@ class TrainSettings:
 
 
 BY_OBJECTIVE = "by_objective"  # params.yaml train.by_objective.<objective>: that objective's overrides
-PER_RUN = ("processes",)  # fixed for every variant: the workflow launches all training jobs alike
+# Fixed for every variant: the workflow launches (torchrun processes) and reserves cores (threads) for all
+# training jobs alike.
+PER_RUN = ("processes", "threads")
 
 
 def settings_for_objective(train: dict[str, Any], objective: str) -> dict[str, Any]:
