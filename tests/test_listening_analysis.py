@@ -154,6 +154,9 @@ def test_without_results_the_table_says_no_ratings_yet(kit: Path, tmp_path: Path
         out = tmp_path / f"out{len(results)}"
         main(["--kit", str(kit), *results, "--out-dir", str(out)])
         assert NO_RATINGS in (out / "table4.md").read_text()
+        table = pd.read_csv(out / "table4.csv", index_col=0)
+        assert table.loc["baseline"].tolist() == [NO_RATINGS] * 3
+        assert table.loc["anchor"].tolist() == [NO_RATINGS, "—", "—"]  # MOS pages play no anchor
         metrics = json.loads((out / "table4.json").read_text())
         assert metrics["mushra"] == metrics["mos"] == NO_RATINGS
         assert (out / "table4.png").is_file()

@@ -123,11 +123,12 @@ def analyse(kit: KitSpec, results: Path | None) -> dict[str, Any]:
     return out
 
 
-def _column(scores: dict[str, dict] | None, rows: list[str]) -> list[str]:
-    """Table cells of ``rows`` from a test's ``scores`` (``None``: no ratings yet)."""
+def _column(scores: dict[str, dict] | None, rows: list[str], rated: list[str]) -> list[str]:
+    """Table cells of ``rows`` from a test's ``scores`` (``None``: no ratings yet) of its ``rated``
+    conditions; "—" where the test does not play that row."""
     if scores is None:
-        return [NO_RATINGS] * len(rows)
-    return [_cell(MeanCI(**scores[r])) if r in scores else "—" for r in rows]
+        return [NO_RATINGS if r in rated else "—" for r in rows]
+    return [_cell(MeanCI(**scores[r])) if r in scores and r in rated else "—" for r in rows]
 
 
 def table_frame(kit: KitSpec, analysis: dict[str, Any]) -> pd.DataFrame:
@@ -135,9 +136,11 @@ def table_frame(kit: KitSpec, analysis: dict[str, Any]) -> pd.DataFrame:
     rows = list(dict.fromkeys([*kit.mushra_conditions, *kit.mos_conditions, kit.anchor, REFERENCE]))
     frame = pd.DataFrame(index=pd.Index(rows, name="model"))
     mushra, mos = analysis["mushra"], analysis["mos"]
-    frame[MUSHRA_COLUMN] = _column(None if mushra == NO_RATINGS else mushra["scores"], rows)
+    mushra_rows = [*kit.mushra_conditions, kit.anchor, REFERENCE]
+    frame[MUSHRA_COLUMN] = _column(None if mushra == NO_RATINGS else mushra["scores"], rows, mushra_rows)
     for q in kit.questions:
-        frame[kit.mos_column(q)] = _column(None if mos == NO_RATINGS else mos["questions"][q]["scores"], rows)
+        scores = None if mos == NO_RATINGS else mos["questions"][q]["scores"]
+        frame[kit.mos_column(q)] = _column(scores, rows, kit.mos_conditions)
     return frame
 
 
