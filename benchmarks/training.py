@@ -37,12 +37,14 @@ def run_case(args: argparse.Namespace) -> dict:
 
     from instrumentgen.config import load_profile
     from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun
-    from instrumentgen.train.settings import TrainSettings
+    from instrumentgen.train.settings import TrainSettings, settings_for_objective
     from instrumentgen.train.synthetic_caches import write_split
+    from instrumentgen.train.variants import get_variant
 
     params = load_profile(args.size)
     lm = dict(params["lm"])
-    settings = {**params["train"], "compile": args.compile, "precision": args.precision, "threads": 0}
+    train = settings_for_objective(params["train"], get_variant(args.variant).objective)
+    settings = {**train, "compile": args.compile, "precision": args.precision, "threads": 0}
     if args.batch:
         settings["batch_size"] = args.batch
     frames = args.frames or int(lm.get("max_frames", 512))

@@ -115,6 +115,7 @@ def test_pairwise_wilcoxon_is_paired_by_participant_and_trial_and_holm_corrected
     ratings = read_mushra(results / "mushra.csv", {*VARIANTS, "anchor", "reference"}, set(TRIALS))
     pairs = pairwise_wilcoxon(ratings, VARIANTS)
     assert len(pairs) == 6 and set(pairs["n"]) == {28}
+    assert (pairs["n_nonzero"] <= pairs["n"]).all()
     wide = ratings.pivot_table(index=["participant", "trial"], columns="stimulus", values="score")
     row = pairs[(pairs["a"] == "random") & (pairs["b"] == "magnet")].iloc[0]
     assert row["p"] == pytest.approx(stats.wilcoxon(wide["random"], wide["magnet"]).pvalue)
@@ -153,7 +154,8 @@ def test_without_results_the_table_says_no_ratings_yet(kit: Path, tmp_path: Path
     for results in ([], ["--results", str(tmp_path / "never-made")]):
         out = tmp_path / f"out{len(results)}"
         main(["--kit", str(kit), *results, "--out-dir", str(out)])
-        assert NO_RATINGS in (out / "table4.md").read_text()
+        md = (out / "table4.md").read_text()
+        assert NO_RATINGS in md and ("No results folder at" in md if results else "No webMUSHRA" in md)
         table = pd.read_csv(out / "table4.csv", index_col=0)
         assert table.loc["baseline"].tolist() == [NO_RATINGS] * 3
         assert table.loc["anchor"].tolist() == [NO_RATINGS, "—", "—"]  # MOS pages play no anchor
@@ -197,3 +199,12 @@ def test_bad_lss_files_name_the_file_and_row(tmp_path: Path):
                      [r[:4] + r[5:] for r in rows])
     with pytest.raises(ResultsError, match=r"missing column\(s\) stimuli_rating2: the kit asks 2 question"):
         read_lss(path, set(VARIANTS), QUESTIONS, set(PROMPTS))
+
+
+def test_errors_name_the_line_where_a_record_starts_even_after_a_multiline_comment(tmp_path: Path):
+    rows = mushra_rows()
+    rows[0][7] = "first line\nsecond line"  # webMUSHRA quotes a comment with a newline
+    rows[3][4] = "wavenet"
+    path = write_csv(tmp_path / "mushra.csv", MUSHRA_HEADER, rows)
+    with pytest.raises(ResultsError, match=r"mushra.csv line 6: rating_stimulus 'wavenet'"):
+        read_mushra(path, {*VARIANTS, "anchor", "reference"}, set(TRIALS))

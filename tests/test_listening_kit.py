@@ -114,6 +114,10 @@ def test_kit_config_uses_only_webmushras_documented_pages_and_keys(kit):
         else:
             pages.append(entry)
     assert pages[-1]["type"] == "finish" and [p["type"] for p in pages].count("finish") == 1
+    # webMUSHRA's write.php sizes lss.csv's rating columns from the first stored trial's response: the
+    # first rated page must be a likert_single_stimulus one (see listening/kit.py)
+    rated = [p["type"] for p in pages if p["type"] in ("mushra", "likert_single_stimulus")]
+    assert rated[0] == "likert_single_stimulus" and set(rated[: len(manifest["mos"]["trials"])]) == {rated[0]}
     for page in pages:
         required, optional = PAGE_KEYS[page["type"]]
         assert required <= set(page) <= required | optional, page["type"]
@@ -134,7 +138,8 @@ def test_kit_config_uses_only_webmushras_documented_pages_and_keys(kit):
 def test_kit_files_exist_match_in_length_and_loudness(kit):
     out, manifest = kit
     config = yaml.safe_load((out / manifest["config"]).read_text())
-    mushra_pages = config["pages"][1][1:]
+    mushra_pages = [p for p in config["pages"][2][1:] if p["type"] == "mushra"]
+    assert len(mushra_pages) == 3
     for page in mushra_pages:
         infos = [sf.info(out / path) for path in [page["reference"], *page["stimuli"].values()]]
         assert {(i.samplerate, i.frames, i.channels) for i in infos} == {(RATE, RATE, 1)}  # one shape a page

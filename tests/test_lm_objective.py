@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from lm_fixtures import conditions, tiny_model
 
 from instrumentgen.generate.magnet import MagnetSettings
@@ -111,3 +112,10 @@ def test_nothing_branches_on_an_objectives_name():
     files = [*SRC.rglob("*.py"), *WORKFLOW.rglob("*.smk")]
     found = [hit for f in files for hit in _name_comparisons(f)]
     assert not found, f"compare to an objective's name (use lm.objective instead): {found}"
+
+
+def test_the_params_schema_names_the_objectives_there_are():
+    """``train.by_objective`` is keyed by objective: its schema enum must list exactly lm.objective's."""
+    schema = yaml.safe_load((WORKFLOW / "schemas" / "params.schema.yaml").read_text())
+    by_objective = schema["properties"]["train"]["properties"]["by_objective"]
+    assert set(by_objective["propertyNames"]["enum"]) == set(OBJECTIVES)

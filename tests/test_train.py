@@ -409,7 +409,7 @@ def test_each_objective_gets_the_shared_settings_with_its_own_overrides():
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"diffusion": {"steps": 3}}, "objective 'diffusion' is unknown"),
+        ({"diffusion": {"steps": 3}}, "train.by_objective.diffusion: lm objective 'diffusion' is unknown"),
         ({"magnet": {"stepz": 3}}, r"train.by_objective.magnet.stepz is not a per-objective"),
         ({"magnet": {"processes": 2}}, r"train.by_objective.magnet.processes is not a per-objective"),
         ({"ar": {"threads": 2}}, r"train.by_objective.ar.threads is not a per-objective"),

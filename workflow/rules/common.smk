@@ -7,7 +7,7 @@ from pathlib import Path
 from instrumentgen import artifacts
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
-from instrumentgen.lm.objective import get_objective
+from instrumentgen.lm.objective import OBJECTIVES, get_objective
 from instrumentgen.train.settings import settings_for_objective
 from instrumentgen.train.variants import get_variant
 
@@ -274,6 +274,10 @@ def vggish_args(wildcards, input):
 
 # ---------------------------------------------------------------- listening tests (listening.smk)
 LISTENING = P["listening"]
+# The anchor decodes with the settings of its architecture's objective: every decoder's section.
+ANCHOR_DECODING_JSON = json.dumps(
+    {o.decoding_section: GEN[o.decoding_section] for o in OBJECTIVES.values()}, sort_keys=True
+)
 
 
 def listening_kit_inputs(wildcards):

@@ -20,7 +20,7 @@ rule listening_kit:
         test_id=f"instrumentgen_{PROFILE}",
         store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
         pairs=listening_pairs,
-        decoding=json.dumps({s: GEN[s] for s in ("sampling", "magnet")}, sort_keys=True),
+        decoding=ANCHOR_DECODING_JSON,
         seed=P["seed"],
         note_seconds=P["data"]["note_seconds"],
         trials=LISTENING["mushra_trials"],

@@ -9,10 +9,10 @@ Layout (paths in webMUSHRA configs are relative to its root folder, so the kit m
     <kit>/kit.json
     <kit>/README.md
 
-Pages: a welcome page, the MUSHRA trials (S2I: hidden reference = the ground-truth note, conditions =
-the variants and the anchor, in random page order), the MOS pages (T2I: one ``likert_single_stimulus``
-page per prompt whose stimuli, each on its own screen, are the variants' renders of a phrase; two 1–5
-scales, playability then timbral consistency), and a finish page asking for the participant's code
+Pages: a welcome page, the MOS pages (T2I: one ``likert_single_stimulus`` page per prompt whose
+stimuli, each on its own screen, are the variants' renders of a phrase; two 1–5 scales, playability then
+timbral consistency), the MUSHRA trials (S2I: hidden reference = the ground-truth note, conditions =
+the variants and the anchor, in random page order), and a finish page asking for the participant's code
 (written to both result files: webMUSHRA writes no session id to ``lss.csv``).
 
 Loudness: every stimulus is normalised to ``target_lufs`` integrated loudness (ITU-R BS.1770 through
@@ -143,7 +143,7 @@ def _mos_page(out: Path, folder: Path, prompt: str, stimuli: dict[str, Audio], n
 
 
 def _config(test_id: str, mushra_pages: list[dict], mos_pages: list[dict]) -> dict:
-    """The webMUSHRA config: welcome, the MUSHRA pages and the MOS pages (each in random order), finish."""
+    """The webMUSHRA config: welcome, the MOS pages and the MUSHRA pages (each in random order), finish."""
     return {
         "testname": "Generated sample-based instruments",
         "testId": test_id,
@@ -160,8 +160,11 @@ def _config(test_id: str, mushra_pages: list[dict], mos_pages: list[dict]) -> di
                 "models. Use headphones in a quiet room; set a comfortable volume on the first page with "
                 "sound and keep it for the whole test.",
             },
-            ["random", *mushra_pages],
+            # MOS first: webMUSHRA's write.php sizes lss.csv's rating columns from the first stored
+            # trial's response, which must therefore be a likert_single_stimulus one (a MUSHRA trial
+            # there gives one rating column for two scales on PHP 7, a fatal error on PHP 8).
             ["random", *mos_pages],
+            ["random", *mushra_pages],
             {
                 "type": "finish",
                 "name": "Thank you",
@@ -235,9 +238,10 @@ with PHP, e.g. its Docker image):
    params) and rerun it: Table 4 (`results/<profile>/listening/table4.*`) is computed from the ratings,
    after ITU-R BS.1534-3 post-screening.
 
-Pages: {n_mushra} MUSHRA trials (S2I: the hidden reference is the test note; the conditions are
-{", ".join(conditions)} and `anchor`, a note of the same architecture with random weights, as in the
-paper), then {n_mos} MOS pages (T2I: a phrase played by each variant's instrument, rated 1–5 for
-playability and for timbral consistency). Every stimulus is normalised to {target_lufs} LUFS
+Pages: {n_mos} MOS pages (T2I: a phrase played by each variant's instrument, rated 1–5 for
+playability and for timbral consistency), then {n_mushra} MUSHRA trials (S2I: the hidden reference is
+the test note; the conditions are {", ".join(conditions)} and `anchor`, a note of the same architecture
+with random weights, as in the paper). The MOS pages come first because webMUSHRA sizes `lss.csv`'s
+rating columns from the first rated page. Every stimulus is normalised to {target_lufs} LUFS
 (ITU-R BS.1770); `kit.json` lists each file's loudness and the notes each trial plays.
 """

@@ -84,8 +84,9 @@ def holm(p_values: list[float]) -> list[float]:
 def pairwise_wilcoxon(ratings: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     """Two-sided Wilcoxon signed-rank tests between every pair of ``conditions``, each on the ratings
     both got from the same participant in the same trial, Holm-corrected over the pairs. One row per
-    pair: ``a``, ``b``, ``n`` (paired ratings), ``median_difference`` (a − b), ``statistic``, ``p``,
-    ``p_holm``. A pair with no non-zero difference gets p = 1."""
+    pair: ``a``, ``b``, ``n`` (paired ratings), ``n_nonzero`` (those that differ: scipy's default drops
+    zero differences), ``median_difference`` (a − b), ``statistic``, ``p``, ``p_holm``. A pair with no
+    non-zero difference gets p = 1."""
     wide = ratings.pivot_table(
         index=["participant", "trial"], columns="stimulus", values="score", aggfunc="first"
     ).reindex(columns=conditions)
@@ -103,11 +104,12 @@ def pairwise_wilcoxon(ratings: pd.DataFrame, conditions: list[str]) -> pd.DataFr
                 "a": a,
                 "b": b,
                 "n": len(diff),
+                "n_nonzero": int(np.count_nonzero(diff)),  # the pairs the test ranks (zeros dropped)
                 "median_difference": float(np.median(diff)) if len(diff) else math.nan,
                 "statistic": statistic,
                 "p": p,
             }
         )
-    table = pd.DataFrame(rows, columns=["a", "b", "n", "median_difference", "statistic", "p"])
+    table = pd.DataFrame(rows, columns=["a", "b", "n", "n_nonzero", "median_difference", "statistic", "p"])
     table["p_holm"] = holm(table["p"].tolist()) if len(table) else []
     return table

@@ -26,7 +26,7 @@ import pandas as pd
 from instrumentgen.atomic import atomic_path, write_json_atomic
 from instrumentgen.listening.stats import REFERENCE, MeanCI, mean_ci, pairwise_wilcoxon, screen_assessors
 from instrumentgen.listening.webmushra import LSS_FILE, MUSHRA_FILE, read_lss, read_mushra
-from instrumentgen.metrics.evaluate import write_table
+from instrumentgen.paper_tables import write_table
 
 NO_RATINGS = "no ratings yet"
 MUSHRA_COLUMN = "S2I MUSHRA (0–100)"
@@ -156,7 +156,15 @@ def caption(analysis: dict[str, Any]) -> str:
     mos = analysis["mos"]
     if mos != NO_RATINGS:
         parts.append(f"MOS (T2I): {mos['participants']} participants.")
-    parts.append("Pairwise Wilcoxon signed-rank tests with Holm's correction: table4_pairs.csv.")
+    if mushra == NO_RATINGS and mos == NO_RATINGS:
+        where = analysis["results"]
+        parts.append(f"No results folder at {where}." if where else "No webMUSHRA results folder given.")
+    else:
+        parts.append(
+            "Pairwise Wilcoxon signed-rank tests with Holm's correction: table4_pairs.csv. Only the "
+            "hidden-reference screening rule applies: the anchor is a random-weights model, not a mid-range "
+            "anchor; MOS ratings, which have no hidden reference, are not screened."
+        )
     return " ".join(parts)
 
 
@@ -167,7 +175,7 @@ def pairs_frame(kit: KitSpec, analysis: dict[str, Any]) -> pd.DataFrame:
     if analysis["mos"] != NO_RATINGS:
         for q in kit.questions:
             tables.append(pd.DataFrame(analysis["mos"]["questions"][q]["pairs"]).assign(test=f"T2I MOS {q}"))
-    columns = ["test", "a", "b", "n", "median_difference", "statistic", "p", "p_holm"]
+    columns = ["test", "a", "b", "n", "n_nonzero", "median_difference", "statistic", "p", "p_holm"]
     return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
 
 

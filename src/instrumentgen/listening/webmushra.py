@@ -14,11 +14,12 @@ one row per rating, appended session after session:
 No session id is written to ``lss.csv``: the project's kit asks each participant for a code on the
 finish page (questionnaire item ``participant``), which both files then carry.
 
-Errors name the file and its line (1 = the header) of the first bad row.
+Errors name the file and the line (1 = the header) where the first bad record starts.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,22 @@ def _read(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
             f"{path}: missing column(s) {', '.join(missing)} (webMUSHRA writes "
             f"{', '.join(required)}); columns found: {', '.join(frame.columns)}"
         )
-    frame.insert(0, "line", np.arange(2, len(frame) + 2))
+    frame.insert(0, "line", _record_lines(path, len(frame)))
     return frame
+
+
+def _record_lines(path: Path, n: int) -> np.ndarray:
+    """The file line each of the ``n`` data records starts on (a quoted comment may span lines)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        starts, previous = [], reader.line_num
+        for _ in reader:
+            starts.append(previous + 1)
+            previous = reader.line_num
+    if len(starts) != n:
+        raise ResultsError(f"{path}: {len(starts)} CSV records, but {n} rows parsed")
+    return np.asarray(starts)
 
 
 def _bad_row(path: Path, frame: pd.DataFrame, mask, column: str, what: str) -> None:

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from instrumentgen.atomic import atomic_path, write_json_atomic
+from instrumentgen.atomic import write_json_atomic
 from instrumentgen.generate.protocols import s2i_queries
 from instrumentgen.metrics.affinity import Ensemble, ReferenceAffinity, cell_mask, tc_score
 from instrumentgen.metrics.clap_score import Templates, s2i_score, t2i_scores
@@ -59,6 +59,7 @@ from instrumentgen.metrics.timbre import (
     prompt_family,
     read_family_notes,
 )
+from instrumentgen.paper_tables import write_table
 
 log = logging.getLogger(__name__)
 TABLE2_COLUMNS = ["FAD-VGGish", "FAD-CLAP", "s_CLAP*", "TC_CLAP*", "retrieval", "sensitivity"]
@@ -304,20 +305,6 @@ def table_frame(rows: dict[str, dict], columns: list[str], na: str) -> pd.DataFr
         columns=[f"{c} {DIRECTION.get(c, '↑')}" for c in columns],
     )
     return frame
-
-
-def write_table(frame: pd.DataFrame, stem: Path, caption: str) -> None:
-    """``stem``.md / .tex / .csv, each atomically."""
-    outputs = {
-        ".md": f"{caption}\n\n{frame.to_markdown()}\n",
-        ".tex": frame.to_latex(caption=caption, escape=True)
-        .replace("↓", r"$\downarrow$")
-        .replace("↑", r"$\uparrow$"),
-        ".csv": frame.to_csv(),
-    }
-    for suffix, text in outputs.items():
-        with atomic_path(stem.with_suffix(suffix), suffix=suffix) as tmp:
-            Path(tmp).write_text(text, encoding="utf-8")
 
 
 def parse_pairs(values: list[str], flag: str) -> dict[str, Path]:

@@ -107,7 +107,10 @@ def settings_for_objective(train: dict[str, Any], objective: str) -> dict[str, A
     if not isinstance(table, dict):
         raise ValueError(f"train.{BY_OBJECTIVE} must be a mapping of objective -> settings, got {table!r}")
     for name, overrides in table.items():
-        get_objective(name)
+        try:
+            get_objective(name)
+        except ValueError as err:
+            raise ValueError(f"train.{BY_OBJECTIVE}.{name}: {err}") from None
         if not isinstance(overrides, dict):
             raise ValueError(f"train.{BY_OBJECTIVE}.{name} must be a mapping of settings, got {overrides!r}")
         known = {f.name for f in fields(TrainSettings)} - set(PER_RUN)
