@@ -27,6 +27,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 
+from instrumentgen.codec.loading import load_codec
 from instrumentgen.data.store import open_store
 from instrumentgen.features.cache import read_features
 from instrumentgen.generate.manifest import read_manifest
@@ -37,20 +38,12 @@ from instrumentgen.listening.kit import Audio, build_kit
 from instrumentgen.listening.selection import mos_prompts, mushra_trials
 from instrumentgen.listening.stats import REFERENCE
 from instrumentgen.lm.model import CodecLM
+from instrumentgen.train.checkpoint import load_model
+from instrumentgen.variant_args import parse_pairs
 
 log = logging.getLogger(__name__)
 ANCHOR = "anchor"
 CELL = ["instrument", "pitch", "velocity"]
-
-
-def _pairs(values: list[str], flag: str) -> dict[str, Path]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"{flag} takes VARIANT=PATH, got {value!r}")
-        out[name] = Path(path)
-    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,9 +82,6 @@ def random_like(model: CodecLM, seed: int) -> CodecLM:
 def anchor_notes(args: argparse.Namespace, trials: pd.DataFrame, notes: pd.DataFrame, clap: np.ndarray,
                  tmp: Path) -> dict[str, Audio]:
     """The anchor's note of each trial's cell (trial → audio)."""
-    from instrumentgen.codec.loading import load_codec
-    from instrumentgen.train.checkpoint import load_model
-
     trained, _ = load_model(args.anchor_like)
     model = random_like(trained, args.seed)
     codec = load_codec(args.codec, n_codebooks=model.config.n_codebooks)
@@ -103,9 +93,10 @@ def anchor_notes(args: argparse.Namespace, trials: pd.DataFrame, notes: pd.DataF
     return {t.trial: audio[(t.instrument, t.pitch, t.velocity)] for t in trials.itertuples()}
 
 
-def mushra_stimuli(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict]:
-    """trial → {reference, variants, anchor} → audio, and trial → the cell it plays."""
-    manifests = {v: read_manifest(p) for v, p in _pairs(args.s2i, "--s2i").items()}
+def mushra_stimuli(args: argparse.Namespace, s2i: dict[str, Path], tmp: Path) -> tuple[dict, dict]:
+    """trial → {reference, variants, anchor} → audio, and trial → the cell it plays (``s2i``: each
+    variant's S2I manifest)."""
+    manifests = {v: read_manifest(p) for v, p in s2i.items()}
     cells = None
     for manifest in manifests.values():
         keys = manifest[CELL]
@@ -130,9 +121,9 @@ def mushra_stimuli(args: argparse.Namespace, tmp: Path) -> tuple[dict, dict]:
     return stimuli, played
 
 
-def mos_stimuli(args: argparse.Namespace) -> dict:
-    """prompt → variant → the phrase its T2I instrument plays."""
-    indexes = {v: json.loads(p.read_text())["instruments"] for v, p in _pairs(args.t2i, "--t2i").items()}
+def mos_stimuli(args: argparse.Namespace, t2i: dict[str, Path]) -> dict:
+    """prompt → variant → the phrase its T2I instrument plays (``t2i``: each variant's export index)."""
+    indexes = {v: json.loads(p.read_text())["instruments"] for v, p in t2i.items()}
     prompts = sorted(set.intersection(*(set(i) for i in indexes.values())))
     chosen = mos_prompts(prompts, args.mos_prompts, args.seed)
     return {p: {v: read_wav(Path(index[p]["demo_wav"])) for v, index in indexes.items()} for p in chosen}
@@ -141,13 +132,14 @@ def mos_stimuli(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    variants = list(_pairs(args.s2i, "--s2i"))
-    if variants != list(_pairs(args.t2i, "--t2i")):
+    s2i, t2i = parse_pairs(args.s2i, "--s2i"), parse_pairs(args.t2i, "--t2i")
+    variants = list(s2i)
+    if variants != list(t2i):
         raise ValueError(f"--s2i and --t2i must name the same variants in the same order, got {variants} "
-                         f"and {list(_pairs(args.t2i, '--t2i'))}")
+                         f"and {list(t2i)}")
     with tempfile.TemporaryDirectory() as tmp:
-        mushra, played = mushra_stimuli(args, Path(tmp))
-        mos = mos_stimuli(args)
+        mushra, played = mushra_stimuli(args, s2i, Path(tmp))
+        mos = mos_stimuli(args, t2i)
         kit = build_kit(args.out, args.test_id, mushra, mos, variants, ANCHOR, args.target_lufs, played)
     log.info("kit %s: %d MUSHRA trials, %d MOS prompts -> %s", args.test_id, len(kit["mushra"]["trials"]),
              len(kit["mos"]["trials"]), args.out)

@@ -60,6 +60,7 @@ from instrumentgen.metrics.timbre import (
     read_family_notes,
 )
 from instrumentgen.paper_tables import write_table
+from instrumentgen.variant_args import parse_pairs
 
 log = logging.getLogger(__name__)
 TABLE2_COLUMNS = ["FAD-VGGish", "FAD-CLAP", "s_CLAP*", "TC_CLAP*", "retrieval", "sensitivity"]
@@ -305,18 +306,6 @@ def table_frame(rows: dict[str, dict], columns: list[str], na: str) -> pd.DataFr
         columns=[f"{c} {DIRECTION.get(c, '↑')}" for c in columns],
     )
     return frame
-
-
-def parse_pairs(values: list[str], flag: str) -> dict[str, Path]:
-    out = {}
-    for value in values or []:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise ValueError(f"{flag} takes VARIANT=PATH, got {value!r}")
-        if name in out:
-            raise ValueError(f"{flag}: variant {name!r} given twice")
-        out[name] = Path(path)
-    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
