@@ -36,3 +36,17 @@ def test_atomic_dir_replaces_only_on_success(tmp_path: Path):
 def test_write_json_atomic(tmp_path: Path):
     write_json_atomic(tmp_path / "x.json", {"b": 1, "a": [1, 2]})
     assert (tmp_path / "x.json").read_text().startswith('{\n  "a"')
+
+
+def test_outputs_get_the_umask_permissions_not_private_ones(tmp_path: Path):
+    """tempfile makes private files and folders; the outputs must be readable as a plain write's are
+    (a web server serving the companion page, a colleague on a shared cluster)."""
+    from instrumentgen.atomic import UMASK
+
+    write_json_atomic(tmp_path / "a.json", {"a": 1})
+    with atomic_dir(tmp_path / "folder") as tmp:
+        (tmp / "x").write_text("x")
+    plain = tmp_path / "plain"
+    plain.write_text("p")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~UMASK
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~UMASK

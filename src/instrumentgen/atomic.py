@@ -2,7 +2,9 @@
 
 Every artifact of the pipeline is written to a temporary sibling and moved into place with
 ``os.replace`` (atomic on POSIX within one filesystem), so a killed job never leaves a file
-that looks complete.
+that looks complete. The temporary files and folders get the permissions of a plain ``open`` or
+``mkdir`` under the process's umask (``tempfile`` makes them private: a web server or a colleague on
+a shared cluster could not read the outputs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _current_umask()
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``target``; move it onto ``target`` on success.
@@ -28,6 +38,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~UMASK)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -46,6 +57,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, 0o777 & ~UMASK)
     try:
         yield tmp
         if target.exists():

@@ -48,6 +48,12 @@ class Audio:
     samples: np.ndarray
     rate: int
 
+    @classmethod
+    def read(cls, path: str | Path) -> Audio:
+        """The sound file at ``path``, its channels averaged to mono."""
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+        return cls(samples.mean(axis=1), int(rate))
+
 
 def normalise(audio: Audio, target_lufs: float) -> tuple[np.ndarray, float]:
     """``audio`` at ``target_lufs`` (or its 0.99-peak level where that would clip) and the loudness it
