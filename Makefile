@@ -10,20 +10,30 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup system-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
+.PHONY: setup system-deps browser-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
 
 setup: $(STAMP) system-deps
 
-# FluidSynth (Debian package `fluidsynth`) renders the exported instruments' demos, and the export
-# tests run it: installed with apt-get when missing (as root, e.g. CI on a bare machine).
+# Debian packages, installed with apt-get when their command is missing (as root, e.g. CI on a bare
+# machine). FluidSynth renders the exported instruments' demos (and the export tests run it); Chromium
+# and its WebDriver open the companion page in the browser tests (`make test` only).
+# $(call apt_install,COMMAND:PACKAGE ...)
+define apt_install
+	@missing=""; for dep in $(1); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	echo "not found:$$missing; installing the Debian packages"; \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } \
+	|| { echo "error: could not install$$missing (needs root and apt-get); install them yourself" \
+	       "(Debian/Ubuntu: sudo apt-get install$$missing; macOS: brew install fluid-synth chromium" \
+	       "chromedriver) and rerun make"; exit 1; }
+endef
+
 system-deps:
-	@command -v fluidsynth >/dev/null || { \
-	  echo "fluidsynth not found: installing the Debian package 'fluidsynth'"; \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update \
-	    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fluidsynth; } \
-	  || { echo "error: could not install FluidSynth (needs root and apt-get); install the package 'fluidsynth'" \
-	       "yourself (Debian/Ubuntu: sudo apt-get install fluidsynth; macOS: brew install fluid-synth)" \
-	       "and rerun make"; exit 1; }; }
+	$(call apt_install,fluidsynth:fluidsynth)
+
+browser-deps:
+	$(call apt_install,chromium:chromium chromedriver:chromium-driver)
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install CPython 3.11 or pass PYTHON=..."; exit 1; }
@@ -46,7 +56,7 @@ run: setup
 	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE) \
 	  --report results/$(PROFILE)/report.html
 
-test: setup
+test: setup browser-deps
 	$(OFFLINE) $(BIN)/python -m pytest -q
 
 lint: setup

@@ -98,8 +98,9 @@ def test_report_has_the_results_of_every_phase(ci_workspace: Path):
     html = (ci_workspace / "report.html").read_text(errors="replace")
     assert "coverage.png" in html and "summary.csv" in html
     for name in ("loss_curves.png", "pitch_accuracy.png", "table2.md", "table3.csv", "figure2.svg",
-                 "t2i_spectrograms.png", "table4.md"):
+                 "t2i_spectrograms.png", "table4.md", "companion_cards.csv"):
         assert name in html, f"{name} is not in the report"
+    assert 'href="companion/index.html"' in html  # the companion page, beside the report
     assert "Tables 2 and 3 of the paper" in html  # the tables' caption (workflow/report/tables.rst)
 
 
@@ -170,6 +171,7 @@ def test_changing_a_training_parameter_retrains_only(ci_copy: Path):
 # downstream of every generation
 EVALUATION_JOBS = {
     "embed_generated": 8, "evaluate_tables": 1, "prompt_spectrograms": 1, "listening_kit": 1, "table4": 1,
+    "companion_page": 1,
 }
 GENERATION_JOBS = {
     "generate_instruments": 8, "export_instruments": 8, "pitch_accuracy": 8, "pitch_summary": 1,
@@ -301,6 +303,58 @@ def test_ci_listening_kit_and_table4(ci_workspace: Path, tmp_path: Path):
     snakemake(ws, profile="ci")
     table = (ws / "results" / "ci" / "listening" / "table4.md").read_text()
     assert "90.0 ± 0.0 (n=6)" in table and "2 of 2 participants kept" in table  # baseline: 100 - 10
+
+
+def sfz_regions(path: Path) -> list[dict[str, str]]:
+    """The ``<region>`` opcodes of an exported SFZ file, parsed independently of the exporter."""
+    return [dict(op.split("=", 1) for op in line.split()[1:])
+            for line in path.read_text().splitlines() if line.startswith("<region>")]
+
+
+@pytest.mark.browser
+def test_ci_companion_page_in_a_browser(ci_workspace: Path):
+    """The ci run's companion page, served and opened in headless Chromium: no console errors, every
+    player and picture loads, and a key starts the sample that the exported SFZ maps it to (set
+    INSTRUMENTGEN_SCREENSHOTS=DIR to keep the screenshot)."""
+    import os
+
+    from browser import check_page_media, chromium, console_errors, serve, wait_for
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    page = ci_workspace / "results" / "ci" / "companion"
+    cards = pd.read_csv(page / "cards.csv")
+    variants = yaml.safe_load((ci_workspace / "params.yaml").read_text())["variants"]
+    for (task, _), sources in cards.groupby(["task", "group"], sort=False)["source"]:
+        assert list(sources) == (["ground truth"] if task == "s2i" else []) + variants
+    for task in ("s2i", "t2i"):  # every S2I test instrument and every prompt generated
+        generated = pd.read_parquet(ci_workspace / f"data/ci/generated/{variants[0]}/{task}/manifest.parquet")
+        assert set(cards.loc[cards["task"] == task, "group"]) == set(generated["instrument"])
+    prompt = sorted(cards.loc[cards["task"] == "t2i", "group"])[0]
+    sfz = next((ci_workspace / "data/ci/instruments/magnet/t2i/instruments" / prompt).glob("*.sfz"))
+    with serve(page) as url, chromium() as driver:
+        driver.get(url)
+        wait_for(driver, "window.instrumentgen && window.instrumentgen.ready")
+        assert check_page_media(driver, page) == 2 * len(cards) + (cards["source"] != "ground truth").sum()
+        button = driver.find_element(By.CSS_SELECTOR, f'button.select[data-card="t2i/{prompt}/magnet"]')
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        button.click()
+        for letter, key in (("a", 60), ("t", 66), ("k", 72)):
+            before = driver.execute_script("return window.instrumentgen.notesStarted;")
+            ActionChains(driver).key_down(letter).pause(0.1).key_up(letter).perform()
+            wait_for(driver, f"window.instrumentgen.notesStarted > {before}")
+            note = driver.execute_script("return window.instrumentgen.lastNote;")
+            region = next(r for r in sfz_regions(sfz) if int(r["lokey"]) <= key <= int(r["hikey"])
+                          and int(r["lovel"]) <= 100 <= int(r["hivel"]))
+            assert (note["key"], note["pitch"], note["layerVelocity"]) == (
+                key, int(region["pitch_keycenter"]), int(region["sample"].rsplit("-", 1)[1].split(".")[0]))
+        ActionChains(driver).key_down("a").perform()
+        if os.environ.get("INSTRUMENTGEN_SCREENSHOTS"):
+            keep = Path(os.environ["INSTRUMENTGEN_SCREENSHOTS"])
+            keep.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(keep / "companion_ci.png"))
+        ActionChains(driver).key_up("a").perform()
+        assert console_errors(driver) == []
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
 # Shared set-up: parameters (validated, defaults filled), output roots, helpers.
+import glob
 import json
 import os
 import sys
@@ -300,6 +301,33 @@ def listening_pairs(wildcards, input):
     s2i = " ".join(f"{v}={m}" for v, m in zip(VARIANTS, input.s2i, strict=True))
     t2i = " ".join(f"{v}={i}" for v, i in zip(VARIANTS, input.t2i, strict=True))
     return f"--s2i {s2i} --t2i {t2i}"
+
+
+# The companion page's JavaScript and CSS (code() follows Python imports only).
+COMPANION_STATIC = [
+    os.path.relpath(f) for f in sorted(glob.glob(os.path.join(workflow.basedir, "src/instrumentgen/companion/static/*")))
+]
+
+
+def companion_inputs(wildcards):
+    """What the companion page shows: every variant's S2I and T2I notes with their export indexes (the
+    phrases), the test notes (S2I ground truth) and the prompt file (T2I titles)."""
+    inputs = {"test_store": multiext(f"{DATA}/resampled/test", ".npy", ".parquet"), "prompts": P["prompts"]["file"]}
+    for task in TASKS:
+        inputs[task] = expand(f"{DATA}/generated/{{variant}}/{task}/manifest.parquet", variant=VARIANTS)
+        inputs[f"{task}_audio"] = expand(f"{DATA}/generated/{{variant}}/{task}/audio", variant=VARIANTS)
+        inputs[f"{task}_exports"] = expand(f"{DATA}/instruments/{{variant}}/{task}/index.json", variant=VARIANTS)
+        inputs[f"{task}_instruments"] = expand(f"{DATA}/instruments/{{variant}}/{task}/instruments",
+                                               variant=VARIANTS)
+    return inputs
+
+
+def companion_pairs(wildcards, input):
+    """``--s2i VARIANT=MANIFEST ... --s2i-exports VARIANT=INDEX ...`` and the same for T2I."""
+    return " ".join(
+        f"--{flag} " + " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input[key], strict=True))
+        for task in TASKS for flag, key in ((task, task), (f"{task}-exports", f"{task}_exports"))
+    )
 
 
 def listening_results(wildcards):

@@ -12,6 +12,7 @@ rule evaluate:
         f"{RESULTS}/evaluate/t2i_spectrograms.png",
         f"{DATA}/listening/kit",  # the listening tests (listening.smk) are part of the evaluation
         f"{RESULTS}/listening/table4.md",
+        f"{RESULTS}/companion",
 
 
 rule embed_generated:

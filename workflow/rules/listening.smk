@@ -1,13 +1,15 @@
 # Listening phase (paper Section 4.2, Table 4): a webMUSHRA kit per profile (S2I MUSHRA trials: the
 # test note as hidden reference, every variant and a random-weights anchor; T2I MOS pages: each
 # variant's rendered phrase of a prompt), and Table 4 from webMUSHRA's result files once participants
-# have rated (params listening.results; without them the table says "no ratings yet").
+# have rated (params listening.results; without them the table says "no ratings yet"). Beside them, the
+# companion page: every generated instrument (and the S2I ground truth) to hear, see and play in a browser.
 
 
 rule listening:
     input:
         f"{DATA}/listening/kit",
         f"{RESULTS}/listening/table4.md",
+        f"{RESULTS}/companion",
 
 
 rule listening_kit:
@@ -58,3 +60,25 @@ rule table4:
     shell:
         "python -m instrumentgen.listening.table4 --kit {input.kit}/kit.json {params.results}"
         " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"
+
+
+rule companion_page:
+    input:
+        unpack(companion_inputs),
+        static=COMPANION_STATIC,
+        code=code("companion/__main__.py"),
+    output:
+        page=directory(f"{RESULTS}/companion"),
+        cards=report(f"{RESULTS}/listening/companion_cards.csv", caption="../report/companion.rst", category="Listening"),
+    params:
+        title=f"instrumentgen · {PROFILE} profile",
+        store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
+        pairs=companion_pairs,
+    conda:
+        ENV
+    log:
+        f"{LOGS}/companion_page.log",
+    shell:
+        "python -m instrumentgen.companion --title {params.title:q} --test-store {params.store}"
+        " --prompts {input.prompts} {params.pairs} --out {output.page} > {log} 2>&1"
+        " && cp {output.page}/cards.csv {output.cards}"

@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
             manifests[task] = {v: read_manifest(p) for v, p in pairs.items()}
             exports[task] = read_exports(export_pairs)
         prompts = {p.id: p.text for p in load_prompts(args.prompts)}
-        groups = build_groups(manifests["s2i"], manifests["t2i"], exports, open_store(args.test_store), prompts)
+        store = open_store(args.test_store)
+        groups = build_groups(manifests["s2i"], manifests["t2i"], exports, store, prompts)
         table = write_page(args.out, args.title, groups)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -71,5 +71,6 @@ def write_layers(notes: dict[tuple[int, int], Audio], folder: Path) -> tuple[dic
         audio, spans = join([notes[c] for c in cells], GAP_S)
         files[velocity] = f"v{velocity:03d}.ogg"
         write_ogg(folder / files[velocity], audio.samples, audio.rate)
-        regions += [Region(p, v, round(o, 6), round(d, 6)) for (p, v), (o, d) in zip(cells, spans, strict=True)]
+        regions += [Region(p, v, round(offset, 6), round(duration, 6))
+                    for (p, v), (offset, duration) in zip(cells, spans, strict=True)]
     return files, regions

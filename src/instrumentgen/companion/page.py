@@ -146,7 +146,8 @@ def page_html(title: str, groups: Sequence[Group], entries: dict[str, dict],
             body.append(f'<section class="group" id="{esc(task)}-{esc(g.group)}"><h3>{esc(shown)}</h3>'
                         f'<div class="cards">{cards}</div></section>')
         sections.append(f'<section class="task" id="{task}"><h2>{esc(heading)}</h2>{"".join(body)}</section>')
-    nav = " · ".join(f'<a href="#{t}">{esc(h)}</a>' for t, h in TASKS.items() if any(g.task == t for g in groups))
+    shown_tasks = [t for t in TASKS if any(g.task == t for g in groups)]
+    nav = " · ".join(f'<a href="#{t}">{esc(TASKS[t])}</a>' for t in shown_tasks)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
