@@ -173,7 +173,7 @@ def write_page(out: Path, title: str, groups: Sequence[Group]) -> pd.DataFrame:
             key = (group.task, group.group)
             if key not in previews:
                 previews[key] = preview_cells(group.cards)
-            entries[card.slug] = write_card(card, previews[key], tmp)
+            entries[card.slug] = {**write_card(card, previews[key], tmp), "title": group.title}
         data = {"title": title, "release_s": RELEASE_S, "key_range": list(KEY_RANGE),
                 "cards": list(entries.values())}
         (tmp / "data.js").write_text("window.COMPANION = " + json.dumps(data, separators=(",", ":")) + ";\n")

@@ -124,7 +124,8 @@
     state.selected = id;
     document.querySelectorAll(".card.selected").forEach((el) => el.classList.remove("selected"));
     document.querySelectorAll(`.card[data-card="${CSS.escape(id)}"]`).forEach((el) => el.classList.add("selected"));
-    $("selected").textContent = `${card.source}: ${card.task.toUpperCase()} ${card.group}`;
+    const title = card.task === "t2i" ? `“${card.title}”` : card.title;
+    $("selected").textContent = `${card.task.toUpperCase()} ${title}: ${card.source}`;
     const zone = zoneFor(card, 60, state.velocity);
     if (zone) layerBuffer(card.layers[String(zone[ZONE.velocity])]).catch((error) => fail(String(error)));
   }
