@@ -105,8 +105,12 @@ return [...document.querySelectorAll('audio')].map(a => ({src: a.getAttribute('s
 
 def check_page_media(driver, folder: Path) -> int:
     """Every ``<audio>`` of the loaded page has decoded its metadata and every ``<img>`` its picture,
-    each from a file in ``folder``; returns how many were checked."""
-    driver.execute_script("document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });")
+    each from a file in ``folder``; returns how many were checked. (The page's players load nothing
+    until played: they are told to here.)"""
+    driver.execute_script(
+        "document.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });"
+        "document.querySelectorAll('audio').forEach(a => { a.preload = 'metadata'; a.load(); });"
+    )
     wait_for(driver, "[...document.querySelectorAll('audio')].every(a => a.readyState >= 1 || a.error)"
                      " && [...document.querySelectorAll('img')].every(i => i.complete)")
     media = driver.execute_script(MEDIA_STATE)

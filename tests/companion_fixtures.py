@@ -19,7 +19,7 @@ import yaml
 from instrumentgen.data.store import quantize
 
 RATE = 16000
-SECONDS = 0.5
+SECONDS = 1.0
 VARIANTS = ("baseline", "magnet")
 S2I_CELLS = {
     "keys_acoustic_001": [(p, v) for v in (50, 100) for p in (48, 55, 60, 67, 72)],
@@ -32,6 +32,13 @@ DECAY = {"ground truth": 2.0, "baseline": 6.0, "magnet": 12.0}
 
 def hz(pitch: int) -> float:
     return 440.0 * 2 ** ((pitch - 69) / 12)
+
+
+def dominant_hz(samples: np.ndarray, rate: int) -> float:
+    """The frequency of the strongest spectral peak of ``samples`` (Hann window, 8× zero padding)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), n=8 * len(samples)))
+    return float(np.fft.rfftfreq(8 * len(samples), 1 / rate)[np.argmax(spectrum)])
 
 
 def tone(pitch: int, velocity: int, decay: float) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,14 @@ def test_write_json_atomic(tmp_path: Path):
 def test_outputs_get_the_umask_permissions_not_private_ones(tmp_path: Path):
     """tempfile makes private files and folders; the outputs must be readable as a plain write's are
     (a web server serving the companion page, a colleague on a shared cluster)."""
-    from instrumentgen.atomic import UMASK
+    from instrumentgen.atomic import current_umask
 
+    umask = current_umask()
+    assert umask == os.umask(umask)  # what the process has
     write_json_atomic(tmp_path / "a.json", {"a": 1})
     with atomic_dir(tmp_path / "folder") as tmp:
         (tmp / "x").write_text("x")
     plain = tmp_path / "plain"
     plain.write_text("p")
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~UMASK
-    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~UMASK
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o777 & ~umask

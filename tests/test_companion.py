@@ -4,6 +4,7 @@ the preview, the escaping of prompt texts, and the errors on inconsistent pipeli
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -11,8 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from companion_fixtures import PROMPTS, S2I_CELLS, T2I_CELLS, VARIANTS, hz, pipeline_files, tone
+from companion_fixtures import (
+    DECAY,
+    PROMPTS,
+    S2I_CELLS,
+    T2I_CELLS,
+    VARIANTS,
+    dominant_hz,
+    hz,
+    pipeline_files,
+    tone,
+)
 
+from instrumentgen.atomic import current_umask
 from instrumentgen.companion.__main__ import main
 from instrumentgen.companion.page import preview_cells
 
@@ -35,11 +47,6 @@ def zone_at(card: dict, key: int, velocity: int) -> tuple[int, int]:
     hits = [z for z in card["zones"] if z[0] <= key <= z[1] and z[2] <= velocity <= z[3]]
     assert len(hits) == 1, f"key {key} at velocity {velocity} is in {len(hits)} zones"
     return hits[0][4], hits[0][5]
-
-
-def dominant_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), n=8 * len(samples)))
-    return float(np.fft.rfftfreq(8 * len(samples), 1 / rate)[np.argmax(spectrum)])
 
 
 def test_every_group_has_its_cards_ground_truth_first(page):
@@ -74,7 +81,7 @@ def test_keyboard_map_is_the_sfz_map_nearest_layer_then_nearest_pitch(page):
 def test_each_region_of_a_layer_file_holds_its_own_sample(page):
     folder, data = page
     for card in data["cards"]:
-        decay = {"ground truth": 2.0, "baseline": 6.0, "magnet": 12.0}[card["source"]]
+        decay = DECAY[card["source"]]
         layers = {v: sf.read(folder / path, dtype="float32") for v, path in card["layers"].items()}
         for _, _, _, _, pitch, velocity, offset, duration in card["zones"]:
             audio, rate = layers[str(velocity)]
@@ -94,10 +101,16 @@ def test_preview_is_the_same_cells_for_every_card_of_a_group(page):
         assert f'data-card="{c["id"]}"' in html and (folder / c["image"]).is_file()
         width, height = c["image_size"]
         assert height == 96 and width > 3 * 10
-    # keys_acoustic: layer 100 (nearest to 100), pitches at 1/6, 1/2, 5/6 of 48 55 60 67 72
-    assert "C3, C4, C5 at velocity 100" in html
-    # bass: layers 75 and 127; 127 is nearer 100? no: |75-100| = 25 < 27
-    assert "E2, E3, E4 at velocity 75" in html
+    card_label = r'<figure class="card" data-card="([^"]+)">.*?<p class="label">([^<]+)</p>'
+    labels = dict(re.findall(card_label, html))
+    # keys_acoustic: layer 100 (nearest to 100), the pitches at 1/6, 1/2, 5/6 of 48 55 60 67 72;
+    # bass: layers 75 and 127, 75 is nearer to 100 (by 25 against 27); flute: layer 100
+    expected = {"keys_acoustic_001": "G3, C4, G4 at velocity 100",
+                "bass_synthetic_002": "E2, E3, E4 at velocity 75",
+                "bright_flute": "C3, C4, C5 at velocity 100"}
+    assert labels == {c["id"]: expected[c["group"]] for c in data["cards"]}
+    for c in data["cards"]:  # three notes of 1 s, each followed by 0.25 s of silence
+        assert sf.info(folder / c["preview"]).duration == pytest.approx(3 * 1.25, abs=0.01)
 
 
 def test_preview_cells_pick_the_nearest_layer_and_spread_pitches():
@@ -117,9 +130,10 @@ def test_prompt_text_is_escaped_and_the_page_is_readable_by_a_web_server(page):
     html = (folder / "index.html").read_text()
     assert PROMPTS["bright_flute"] not in html
     assert "“a bright &lt;b&gt;flute&lt;/b&gt; &amp; friends”" in html
+    umask = current_umask()
     for path in [folder, *folder.rglob("*")]:
-        mode = path.stat().st_mode
-        assert mode & stat.S_IROTH, f"{path} is not world-readable ({oct(mode)})"
+        full = 0o777 if path.is_dir() else 0o666
+        assert stat.S_IMODE(path.stat().st_mode) == full & ~umask, f"{path} is private"
 
 
 def run_main(argv: list[str], capsys) -> str:
@@ -157,3 +171,11 @@ def test_a_generated_cell_missing_from_the_test_split_is_named(tmp_path: Path, c
     index.to_parquet(store)
     err = run_main([*argv, "--out", str(tmp_path / "page")], capsys)
     assert "keys_acoustic_001: the test split has no note at pitch 55, velocity 50" in err
+
+
+def test_an_unreadable_sample_is_named_with_its_card(tmp_path: Path, capsys):
+    argv = pipeline_files(tmp_path)
+    wav = tmp_path / "generated/magnet/t2i/audio/bright_flute/bright_flute-060-100.wav"
+    wav.write_bytes(b"RIFF....not a wav")
+    err = run_main([*argv, "--out", str(tmp_path / "page"), "--workers", "2"], capsys)
+    assert "t2i bright_flute, magnet:" in err and "bright_flute-060-100.wav" in err

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from browser import check_page_media, chromium, console_errors, serve, wait_for
-from companion_fixtures import hz, pipeline_files
+from companion_fixtures import dominant_hz, hz, pipeline_files
 
 from instrumentgen.companion.__main__ import main
 
@@ -54,14 +54,15 @@ def select(driver, card: str) -> None:
     assert driver.execute_script("return window.instrumentgen.selected;") == card
 
 
-def dominant_hz(samples: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)), n=8 * len(samples)))
-    return float(np.fft.rfftfreq(8 * len(samples), 1 / rate)[np.argmax(spectrum)])
-
-
-def check_note(folder: Path, note: dict, key: int, pitch: int, layer: int, velocity: int) -> None:
-    """The page started the sample of cell ``(pitch, layer)`` for ``key`` at ``velocity``, transposed
-    and scaled as the SFZ would, and the region it plays of its layer file sounds at ``pitch``."""
+def check_note(driver, folder: Path, key: int, pitch: int, layer: int, velocity: int) -> None:
+    """The page's last note is the sample of cell ``(pitch, layer)`` for ``key`` at ``velocity``, started
+    in a running audio context, transposed and scaled as the SFZ would; the samples it plays, as the
+    browser decoded them, and the region of its layer file both sound at ``pitch``."""
+    note = driver.execute_script("return window.instrumentgen.lastNote;")
+    assert note["contextState"] == "running"
+    decoded = driver.execute_script("return window.instrumentgen.lastSamples();")
+    assert len(decoded["samples"]) == round(note["duration"] * decoded["rate"])
+    assert dominant_hz(np.array(decoded["samples"]), decoded["rate"]) == pytest.approx(hz(pitch), rel=0.02)
     played = (note["key"], note["pitch"], note["layerVelocity"], note["velocity"])
     assert played == (key, pitch, layer, velocity)
     assert note["playbackRate"] == pytest.approx(2 ** ((key - pitch) / 12), rel=1e-6)
@@ -87,13 +88,48 @@ def test_page_loads_without_console_errors_and_every_file_resolves(page):
 def test_computer_keys_play_the_nearest_sample_of_the_nearest_layer(page):
     folder, driver = page
     select(driver, "s2i/keys_acoustic_001/baseline")  # pitches 48 55 60 67 72, layers 50 and 100
-    check_note(folder, press(driver, "d"), key=64, pitch=67, layer=100, velocity=100)  # D = E4: 67 is nearer
-    check_note(folder, press(driver, "j"), key=71, pitch=72, layer=100, velocity=100)
-    check_note(folder, press(driver, "3a"), key=60, pitch=60, layer=50, velocity=75)  # 75: tie to the lower
-    check_note(folder, press(driver, "4w"), key=61, pitch=60, layer=100, velocity=100)
-    check_note(folder, press(driver, "za"), key=48, pitch=48, layer=100, velocity=100)  # an octave down
+    press(driver, "d")
+    check_note(driver, folder, key=64, pitch=67, layer=100, velocity=100)  # D = E4: 67 is nearer than 60
+    press(driver, "j")
+    check_note(driver, folder, key=71, pitch=72, layer=100, velocity=100)
+    press(driver, "3a")
+    check_note(driver, folder, key=60, pitch=60, layer=50, velocity=75)  # 75 is midway: the lower layer
+    press(driver, "4w")
+    check_note(driver, folder, key=61, pitch=60, layer=100, velocity=100)
+    press(driver, "za")
+    check_note(driver, folder, key=48, pitch=48, layer=100, velocity=100)  # an octave down
     press(driver, "x")
     assert driver.execute_script("return window.instrumentgen.octave;") == 4
+    assert console_errors(driver) == []
+
+
+def state(driver, name: str):
+    return driver.execute_script(f"return window.instrumentgen.{name};")
+
+
+def test_a_key_up_releases_its_note_whatever_happened_meanwhile(page):
+    """The note a key started is released when that key goes up: also after an octave change while it
+    was held, and when it was pressed and released (twice) before its layer had loaded."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _, driver = page
+    select(driver, "t2i/bright_flute/baseline")
+    releases = state(driver, "releases")
+    ActionChains(driver).key_down("a").pause(0.2).perform()
+    wait_for(driver, "window.instrumentgen.held === 1 && window.instrumentgen.lastNote.key === 60")
+    ActionChains(driver).key_down("x").key_up("x").pause(0.05).key_up("a").perform()
+    assert state(driver, "octave") == 5 and state(driver, "held") == 0  # the samples last 1 s
+    assert state(driver, "releases") == releases + 1
+    assert not driver.find_elements(By.CSS_SELECTOR, "#piano .key.down")
+    press(driver, "z")
+
+    select(driver, "t2i/bright_flute/magnet")  # its layers are not loaded yet
+    started = state(driver, "notesStarted")
+    ActionChains(driver).key_down("1").key_up("1").key_down("s").key_up("s").key_down("s").key_up("s").perform()
+    wait_for(driver, f"window.instrumentgen.notesStarted > {started}")
+    assert state(driver, "held") == 0 and state(driver, "errors") == []
+    assert state(driver, "lastNote")["layerVelocity"] == 25
     assert console_errors(driver) == []
 
 
@@ -111,22 +147,28 @@ def test_mouse_and_velocity_slider_play_another_card(page):
         driver.execute_script("arguments[0].scrollIntoView({inline: 'center'});", element)
         ActionChains(driver).click_and_hold(element).pause(0.1).release().perform()
         wait_for(driver, f"window.instrumentgen.notesStarted > {before}")
-        note = driver.execute_script("return window.instrumentgen.lastNote;")
-        check_note(folder, note, key=key, pitch=pitch, layer=127, velocity=120)
+        check_note(driver, folder, key=key, pitch=pitch, layer=127, velocity=120)
+        assert state(driver, "held") == 0
     assert driver.execute_script("return window.instrumentgen.errors;") == []
     assert console_errors(driver) == []
 
 
 def test_screenshot_of_a_playing_page(page, tmp_path: Path):
     from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
 
-    folder, driver = page
+    _, driver = page
     select(driver, "t2i/bright_flute/magnet")
-    driver.execute_script("window.scrollTo(0, 0);")
+    press(driver, "4")  # velocity 100
     ActionChains(driver).key_down("g").perform()
     wait_for(driver, "window.instrumentgen.lastNote.key === 67")
+    key = driver.find_element(By.CSS_SELECTOR, '#piano .key[data-key="67"]')
+    assert key.get_attribute("class") == "key white down"
+    assert driver.find_element(By.ID, "selected").text == "T2I “a bright <b>flute</b> & friends”: magnet"
+    status = driver.find_element(By.ID, "status").text
+    assert status == "key 67 at velocity 100: sample 72 / 100 transposed -5"
     shot = tmp_path / "companion.png"
-    assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    assert driver.save_screenshot(str(shot))
     ActionChains(driver).key_up("g").perform()
     if os.environ.get("INSTRUMENTGEN_SCREENSHOTS"):
         keep = Path(os.environ["INSTRUMENTGEN_SCREENSHOTS"])

@@ -74,11 +74,12 @@ rule companion_page:
         title=f"instrumentgen · {PROFILE} profile",
         store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
         pairs=companion_pairs,
+    threads: GEN_THREADS  # cards written at once
     conda:
         ENV
     log:
         f"{LOGS}/companion_page.log",
     shell:
         "python -m instrumentgen.companion --title {params.title:q} --test-store {params.store}"
-        " --prompts {input.prompts} {params.pairs} --out {output.page} > {log} 2>&1"
+        " --prompts {input.prompts} {params.pairs} --workers {threads} --out {output.page} > {log} 2>&1"
         " && cp {output.page}/cards.csv {output.cards}"

@@ -15,7 +15,6 @@ fetches its samples, which browsers refuse to do for pages opened from disk).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from instrumentgen.companion.cards import build_groups
 from instrumentgen.companion.page import write_page
 from instrumentgen.data.store import open_store
+from instrumentgen.export.index import read_index
 from instrumentgen.generate.manifest import read_manifest
 from instrumentgen.prompts import load_prompts
 from instrumentgen.variant_args import parse_pairs
@@ -40,18 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument(f"--{task}-exports", nargs="+", required=True,
                        help=f"VARIANT={task.upper()} export index.json")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=1, help="cards written at once (threads)")
     return p.parse_args(argv)
-
-
-def read_exports(pairs: dict[str, Path]) -> dict[str, dict]:
-    """variant → the ``instruments`` of its export index."""
-    out = {}
-    for variant, path in pairs.items():
-        try:
-            out[variant] = json.loads(path.read_text())["instruments"]
-        except (OSError, ValueError, KeyError) as err:
-            raise ValueError(f"{path}: not an export index ({err})") from None
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,11 +56,11 @@ def main(argv: list[str] | None = None) -> None:
                 raise ValueError(f"--{task} and --{task}-exports must name the same variants in the same "
                                  f"order, got {list(pairs)} and {list(export_pairs)}")
             manifests[task] = {v: read_manifest(p) for v, p in pairs.items()}
-            exports[task] = read_exports(export_pairs)
+            exports[task] = {v: read_index(p) for v, p in export_pairs.items()}
         prompts = {p.id: p.text for p in load_prompts(args.prompts)}
         store = open_store(args.test_store)
         groups = build_groups(manifests["s2i"], manifests["t2i"], exports, store, prompts)
-        table = write_page(args.out, args.title, groups)
+        table = write_page(args.out, args.title, groups, workers=args.workers)
     except (ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -11,7 +11,8 @@ Layout of ``out``::
 
 Each card shows a *preview*: the same three cells for every card of a group (low, middle and high
 pitch of the cells they all have, at the velocity layer nearest :data:`PREVIEW_VELOCITY`), as one audio
-player and one spectrogram, then the phrase its export rendered (generated instruments). Its keyboard
+player and one spectrogram, then the phrase its export rendered (generated instruments); players load
+nothing until played (a paper-profile page has hundreds). Its keyboard
 map is :func:`~instrumentgen.export.zones.plan_zones` of its cells, the map of its SFZ and SF2: a key
 plays the nearest sample of the nearest velocity layer, transposed from the sample's pitch, with the
 SFZ's default velocity curve (amplitude ``(velocity / 127)²``) and its release.
@@ -23,6 +24,7 @@ import html
 import json
 import shutil
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -63,7 +65,14 @@ def preview_cells(cards: Sequence[Card], velocity: int = PREVIEW_VELOCITY) -> li
 
 def write_card(card: Card, preview: list[tuple[int, int]], root: Path) -> dict:
     """Write a card's audio and picture under ``root``; returns its entry of ``data.js`` (paths
-    relative to ``root``)."""
+    relative to ``root``). An unreadable sample or an unmappable cell is a ValueError naming the card."""
+    try:
+        return _write_card(card, preview, root)
+    except (ValueError, RuntimeError) as err:  # soundfile's errors are RuntimeErrors
+        raise ValueError(f"{card.task} {card.group}, {card.source}: {err}") from err
+
+
+def _write_card(card: Card, preview: list[tuple[int, int]], root: Path) -> dict:
     audio_dir = Path("audio") / card.slug
     notes = {(n.pitch, n.velocity): n.read() for n in card.notes}
     layers, regions = write_layers(notes, root / audio_dir)
@@ -93,7 +102,7 @@ def _card_html(entry: dict, preview: list[tuple[int, int]]) -> str:
     esc = html.escape
     cells = ", ".join(note_name(p) for p, _ in preview)
     phrase = (f'<p class="label">Phrase (its SF2 through FluidSynth)</p>'
-              f'<audio controls preload="metadata" src="{esc(entry["phrase"])}"></audio>'
+              f'<audio controls preload="none" src="{esc(entry["phrase"])}"></audio>'
               if entry["phrase"] else '<p class="label">No phrase: the test notes themselves</p>')
     width, height = entry["image_size"]
     return (
@@ -103,7 +112,7 @@ def _card_html(entry: dict, preview: list[tuple[int, int]]) -> str:
         f'<img src="{esc(entry["image"])}" width="{width}" height="{height}" loading="lazy" '
         f'alt="spectrograms of {esc(entry["source"])} at {cells}, velocity {preview[0][1]}">'
         f'<p class="label">{cells} at velocity {preview[0][1]}</p>'
-        f'<audio controls preload="metadata" src="{esc(entry["preview"])}"></audio>{phrase}'
+        f'<audio controls preload="none" src="{esc(entry["preview"])}"></audio>{phrase}'
         f'<button type="button" class="select" data-card="{esc(entry["id"])}">Play on the keyboard</button>'
         "</figure>"
     )
@@ -164,16 +173,19 @@ def page_html(title: str, groups: Sequence[Group], entries: dict[str, dict],
     )
 
 
-def write_page(out: Path, title: str, groups: Sequence[Group]) -> pd.DataFrame:
-    """Write the page into ``out`` (replaced as a whole, atomically); returns the rows of cards.csv."""
-    with atomic_dir(out) as tmp:
-        entries, previews = {}, {}
-        cards = [(g, c) for g in groups for c in g.cards]
-        for group, card in progress_bar(cards, total=len(cards), desc="companion", unit="card"):
-            key = (group.task, group.group)
-            if key not in previews:
-                previews[key] = preview_cells(group.cards)
-            entries[card.slug] = {**write_card(card, previews[key], tmp), "title": group.title}
+def write_page(out: Path, title: str, groups: Sequence[Group], workers: int = 1) -> pd.DataFrame:
+    """Write the page into ``out`` (replaced as a whole, atomically); returns the rows of cards.csv.
+    ``workers`` cards are written at once (threads: decoding, FFTs and Vorbis encoding release the GIL)."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    previews = {(g.task, g.group): preview_cells(g.cards) for g in groups}
+    cards = [(g, c) for g in groups for c in g.cards]
+    with atomic_dir(out) as tmp, ThreadPoolExecutor(workers) as pool:
+        written = pool.map(lambda gc: write_card(gc[1], previews[(gc[0].task, gc[0].group)], tmp), cards)
+        entries = {}
+        for (group, card), entry in progress_bar(zip(cards, written, strict=True), total=len(cards),
+                                                 desc="companion", unit="card"):
+            entries[card.slug] = {**entry, "title": group.title}
         data = {"title": title, "release_s": RELEASE_S, "key_range": list(KEY_RANGE),
                 "cards": list(entries.values())}
         (tmp / "data.js").write_text("window.COMPANION = " + json.dumps(data, separators=(",", ":")) + ";\n")

@@ -28,6 +28,7 @@ import torch
 
 from instrumentgen.codec.loading import load_codec
 from instrumentgen.data.store import open_store
+from instrumentgen.export.index import read_index
 from instrumentgen.features.cache import read_features
 from instrumentgen.generate.manifest import read_manifest
 from instrumentgen.generate.protocols import s2i_plan, s2i_queries
@@ -117,7 +118,7 @@ def mushra_stimuli(args: argparse.Namespace, s2i: dict[str, Path], tmp: Path) ->
 
 def mos_stimuli(args: argparse.Namespace, t2i: dict[str, Path]) -> dict:
     """prompt → variant → the phrase its T2I instrument plays (``t2i``: each variant's export index)."""
-    indexes = {v: json.loads(p.read_text())["instruments"] for v, p in t2i.items()}
+    indexes = {v: read_index(p) for v, p in t2i.items()}
     prompts = sorted(set.intersection(*(set(i) for i in indexes.values())))
     chosen = mos_prompts(prompts, args.mos_prompts, args.seed)
     return {p: {v: Audio.read(Path(index[p]["demo_wav"])) for v, index in indexes.items()} for p in chosen}

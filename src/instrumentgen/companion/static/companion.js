@@ -7,24 +7,29 @@
 // curve), released over release_s after the key goes up.
 //
 // window.instrumentgen is the page's state, read back by the tests: selected (card id), velocity,
-// octave, notesStarted, lastNote {card, key, velocity, pitch, layerVelocity, layer, offset, duration,
-// playbackRate, gain, bufferDuration}.
+// octave, notesStarted, held (keys down), releases (notes released by a key-up), errors, lastNote {card,
+// key, velocity, pitch, layerVelocity, layer, offset, duration, playbackRate, gain, bufferDuration,
+// contextState}, and lastSamples() (the decoded samples the last note plays, untransposed).
 "use strict";
 
 (function () {
   const DATA = window.COMPANION;
   const ZONE = { lokey: 0, hikey: 1, lovel: 2, hivel: 3, pitch: 4, velocity: 5, offset: 6, duration: 7 };
-  const COMPUTER_KEYS = "awsedftgyhujkolp;";
-  const VELOCITY_KEYS = { 1: 25, 2: 50, 3: 75, 4: 100, 5: 127 };
+  // A W S E D F T G Y H U J K O L P ; play C to E (physical keys of a US layout, any layout's same keys)
+  const KEY_CODES = ["KeyA", "KeyW", "KeyS", "KeyE", "KeyD", "KeyF", "KeyT", "KeyG", "KeyY", "KeyH", "KeyU",
+    "KeyJ", "KeyK", "KeyO", "KeyL", "KeyP", "Semicolon"];
+  const KEY_LABELS = KEY_CODES.map((code) => (code === "Semicolon" ? ";" : code.slice(3)));
+  const VELOCITY_CODES = { Digit1: 25, Digit2: 50, Digit3: 75, Digit4: 100, Digit5: 127 };
   const cards = new Map(DATA.cards.map((card) => [card.id, card]));
   const state = {
     ready: false, selected: null, velocity: 100, octave: 4, notesStarted: 0, lastNote: null, errors: [],
+    held: 0, releases: 0,
   };
   window.instrumentgen = state;
 
   let context = null;
-  const buffers = new Map(); // layer URL -> Promise<AudioBuffer>
-  const voices = new Map(); // key -> {source, gain}
+  const buffers = new Map(); // layer URL -> Promise<AudioBuffer>, the selected card's layers only
+  const voices = new Map(); // key -> a press: {} while its layer loads, then {source, gain}
   const $ = (id) => document.getElementById(id);
 
   function audioContext() {
@@ -62,26 +67,43 @@
     return document.querySelector(`#piano .key[data-key="${key}"]`);
   }
 
+  function showHeld() {
+    state.held = voices.size;
+    document.querySelectorAll("#piano .key.down").forEach((el) => el.classList.remove("down"));
+    voices.forEach((_, key) => keyElement(key)?.classList.add("down"));
+  }
+
+  function release(voice) {
+    const now = context.currentTime;
+    voice.gain.gain.cancelScheduledValues(now);
+    voice.gain.gain.setValueAtTime(voice.gain.gain.value, now);
+    voice.gain.gain.linearRampToValueAtTime(0, now + DATA.release_s);
+    voice.source.stop(now + DATA.release_s + 0.01);
+    state.releases += 1;
+  }
+
   async function noteOn(key) {
     const card = cards.get(state.selected);
     if (!card || voices.has(key)) return;
     const velocity = state.velocity;
     const zone = zoneFor(card, key, velocity);
     if (zone === null) return; // outside the 88 keys
-    const element = keyElement(key);
-    if (element) element.classList.add("down");
     const ctx = audioContext();
     const layer = card.layers[String(zone[ZONE.velocity])];
-    voices.set(key, null); // pressed; the voice follows once its layer is decoded
+    const press = {};
+    voices.set(key, press);
+    showHeld();
     let buffer;
     try {
       buffer = await layerBuffer(layer);
     } catch (error) {
-      voices.delete(key);
-      if (element) element.classList.remove("down");
+      if (voices.get(key) === press) voices.delete(key);
+      showHeld();
       fail(`cannot play ${layer}: ${error}`);
       return;
     }
+    const current = voices.get(key);
+    if (current !== undefined && current !== press) return; // pressed again while loading: that press plays
     const source = ctx.createBufferSource();
     source.buffer = buffer;
     source.playbackRate.value = 2 ** ((key - zone[ZONE.pitch]) / 12);
@@ -89,39 +111,56 @@
     gain.gain.value = (velocity / 127) ** 2;
     source.connect(gain).connect(ctx.destination);
     source.start(0, zone[ZONE.offset], zone[ZONE.duration]);
-    source.onended = () => { if (voices.get(key)?.source === source) voices.delete(key); };
-    const stillDown = voices.has(key);
-    voices.set(key, { source, gain });
+    const voice = { source, gain };
+    source.onended = () => {
+      if (voices.get(key) === voice) voices.delete(key);
+      showHeld();
+    };
     state.notesStarted += 1;
     state.lastNote = {
       card: card.id, key, velocity, pitch: zone[ZONE.pitch], layerVelocity: zone[ZONE.velocity], layer,
       offset: zone[ZONE.offset], duration: zone[ZONE.duration], playbackRate: source.playbackRate.value,
-      gain: gain.gain.value, bufferDuration: buffer.duration,
+      gain: gain.gain.value, bufferDuration: buffer.duration, contextState: ctx.state,
     };
+    lastPlayed = { buffer, offset: zone[ZONE.offset], duration: zone[ZONE.duration] };
     const shift = key - zone[ZONE.pitch];
     $("status").textContent = `key ${key} at velocity ${velocity}: sample ${zone[ZONE.pitch]} / `
       + `${zone[ZONE.velocity]}${shift ? ` transposed ${shift > 0 ? "+" : ""}${shift}` : ""}`;
-    if (!stillDown) noteOff(key); // released while loading: play it, then release at once
+    if (current === press) voices.set(key, voice);
+    else release(voice); // released while loading: it sounds, then fades at once
   }
 
   function noteOff(key) {
-    const element = keyElement(key);
-    if (element) element.classList.remove("down");
     const voice = voices.get(key);
     if (voice === undefined) return;
     voices.delete(key);
-    if (voice === null) return; // still loading: noteOn releases it
-    const now = context.currentTime;
-    voice.gain.gain.cancelScheduledValues(now);
-    voice.gain.gain.setValueAtTime(voice.gain.gain.value, now);
-    voice.gain.gain.linearRampToValueAtTime(0, now + DATA.release_s);
-    voice.source.stop(now + DATA.release_s + 0.01);
+    showHeld();
+    if (voice.source) release(voice); // a press still loading is released by its noteOn
   }
+
+  function releaseAll() {
+    [...voices.keys()].forEach(noteOff);
+    pressedCodes.clear();
+    pointers.clear();
+  }
+
+  // The samples of the last note started, as the browser decoded them: [region samples], rate.
+  let lastPlayed = null;
+  state.lastSamples = () => {
+    if (lastPlayed === null) return null;
+    const { buffer, offset, duration } = lastPlayed;
+    const start = Math.round(offset * buffer.sampleRate);
+    const data = buffer.getChannelData(0).subarray(start, start + Math.round(duration * buffer.sampleRate));
+    return { samples: Array.from(data), rate: buffer.sampleRate };
+  };
 
   function select(id) {
     const card = cards.get(id);
     if (!card) return fail(`unknown card ${id}`);
+    releaseAll();
     state.selected = id;
+    const keep = new Set(Object.values(card.layers));
+    [...buffers.keys()].filter((url) => !keep.has(url)).forEach((url) => buffers.delete(url));
     document.querySelectorAll(".card.selected").forEach((el) => el.classList.remove("selected"));
     document.querySelectorAll(`.card[data-card="${CSS.escape(id)}"]`).forEach((el) => el.classList.add("selected"));
     const title = card.task === "t2i" ? `“${card.title}”` : card.title;
@@ -136,8 +175,8 @@
     $("velocity-value").textContent = state.velocity;
   }
 
-  function computerKey(letter) {
-    const index = COMPUTER_KEYS.indexOf(letter);
+  function computerKey(code) {
+    const index = KEY_CODES.indexOf(code);
     return index < 0 ? null : 12 * (state.octave + 1) + index;
   }
 
@@ -145,9 +184,9 @@
     state.octave = Math.max(0, Math.min(7, octave));
     $("octave").textContent = state.octave;
     document.querySelectorAll("#piano .key span").forEach((span) => { span.textContent = ""; });
-    [...COMPUTER_KEYS].forEach((letter) => {
-      const element = keyElement(computerKey(letter));
-      if (element) element.firstElementChild.textContent = letter.toUpperCase();
+    KEY_CODES.forEach((code, i) => {
+      const element = keyElement(computerKey(code));
+      if (element) element.firstElementChild.textContent = KEY_LABELS[i];
     });
   }
 
@@ -156,30 +195,46 @@
     return target instanceof HTMLInputElement && target.type !== "range";
   }
 
+  // Computer keys by physical position (event.code: the same keys on any layout); a key-up releases
+  // the note its key-down started, whatever the octave is by then.
+  const pressedCodes = new Map(); // event.code -> MIDI key
   document.addEventListener("keydown", (event) => {
     if (event.repeat || event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
-    const letter = event.key.toLowerCase();
-    if (letter === "z") setOctave(state.octave - 1);
-    else if (letter === "x") setOctave(state.octave + 1);
-    else if (letter in VELOCITY_KEYS) setVelocity(VELOCITY_KEYS[letter]);
-    else if (computerKey(letter) !== null) noteOn(computerKey(letter));
-    else return;
+    const key = computerKey(event.code);
+    if (event.code === "KeyZ") setOctave(state.octave - 1);
+    else if (event.code === "KeyX") setOctave(state.octave + 1);
+    else if (event.code in VELOCITY_CODES) setVelocity(VELOCITY_CODES[event.code]);
+    else if (key !== null) {
+      pressedCodes.set(event.code, key);
+      noteOn(key);
+    } else return;
     event.preventDefault();
   });
   document.addEventListener("keyup", (event) => {
-    const key = computerKey(event.key.toLowerCase());
-    if (key !== null) noteOff(key);
+    const key = pressedCodes.get(event.code);
+    if (key === undefined) return;
+    pressedCodes.delete(event.code);
+    noteOff(key);
   });
+  window.addEventListener("blur", releaseAll);
 
   const piano = $("piano");
+  const pointers = new Map(); // pointerId -> MIDI key
   piano.addEventListener("pointerdown", (event) => {
     const element = event.target.closest(".key");
     if (!element) return;
     piano.setPointerCapture?.(event.pointerId);
-    noteOn(Number(element.dataset.key));
-    const release = () => { noteOff(Number(element.dataset.key)); piano.removeEventListener("pointerup", release); };
-    piano.addEventListener("pointerup", release);
+    const key = Number(element.dataset.key);
+    pointers.set(event.pointerId, key);
+    noteOn(key);
   });
+  const pointerUp = (event) => {
+    const key = pointers.get(event.pointerId);
+    if (key === undefined) return;
+    pointers.delete(event.pointerId);
+    noteOff(key);
+  };
+  ["pointerup", "pointercancel", "lostpointercapture"].forEach((type) => piano.addEventListener(type, pointerUp));
 
   document.querySelectorAll("button.select").forEach((button) => {
     button.addEventListener("click", () => select(button.dataset.card));
