@@ -503,7 +503,8 @@ def test_reviewer_workflow_dvc_repro_push_pull_then_nothing_to_do(tmp_path: Path
     assert {o["path"] for o in lock["train@ci"]["outs"]} == {"data/ci/lm", "results/ci/train"}
     assert {o["path"] for o in lock["evaluate@ci"]["outs"]} == {
         "data/ci/evaluation", "results/ci/evaluate", "results/ci/metrics/evaluation.json",
-        "data/ci/listening", "results/ci/listening", "results/ci/metrics/listening.json"}
+        "data/ci/listening", "results/ci/listening", "results/ci/metrics/listening.json",
+        "results/ci/companion"}
     clean = "Data and pipelines are up to date"
     assert clean in run(ws, "status", "evaluate@ci", "--with-deps")
     assert "didn't change" in run(ws, "repro", "evaluate@ci")
