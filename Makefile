@@ -10,13 +10,14 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup system-deps browser-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
+.PHONY: setup system-deps browser-deps slurm-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
 
 setup: $(STAMP) system-deps
 
 # Debian packages, installed with apt-get when their command is missing (as root, e.g. CI on a bare
 # machine). FluidSynth renders the exported instruments' demos (and the export tests run it); Chromium
-# and its WebDriver open the companion page in the browser tests (`make test` only).
+# and its WebDriver open the companion page in the browser tests, Slurm and munge run the Slurm
+# profile's test cluster (`make test` only).
 # $(call apt_install,COMMAND:PACKAGE ...)
 define apt_install
 	@missing=""; for dep in $(1); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
@@ -35,6 +36,9 @@ system-deps:
 browser-deps:
 	$(call apt_install,chromium:chromium chromedriver:chromium-driver)
 
+slurm-deps:
+	$(call apt_install,slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge)
+
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install CPython 3.11 or pass PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,14 +53,17 @@ demo: setup
 	$(OFFLINE) $(BIN)/snakemake --profile workflow/profiles/tiny
 	$(OFFLINE) $(BIN)/snakemake --profile workflow/profiles/tiny --report results/tiny/report.html
 
-# Any profile: `make run PROFILE=ci` (paper: `make run PROFILE=paper`, needs GPU + internet).
+# Any profile: `make run PROFILE=ci` (paper: `make run PROFILE=paper`, needs GPU + internet). A profile
+# without params.yaml only says how to run (slurm: the paper parameters on a Slurm cluster), so its
+# results and report are the paper's.
+PARAMS_PROFILE = $(if $(wildcard workflow/profiles/$(PROFILE)/params.yaml),$(PROFILE),paper)
 run: setup
-	@test -f workflow/profiles/$(PROFILE)/params.yaml || { echo "error: unknown profile '$(PROFILE)'; known: $$(ls workflow/profiles | tr '\n' ' ')"; exit 1; }
-	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE)
-	$(if $(filter paper,$(PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE) \
-	  --report results/$(PROFILE)/report.html
+	@test -f workflow/profiles/$(PROFILE)/config.yaml || { echo "error: unknown profile '$(PROFILE)'; known: $$(ls workflow/profiles | tr '\n' ' ')"; exit 1; }
+	$(if $(filter paper,$(PARAMS_PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE)
+	$(if $(filter paper,$(PARAMS_PROFILE)),,$(OFFLINE)) $(BIN)/snakemake --profile workflow/profiles/$(PROFILE) \
+	  --report results/$(PARAMS_PROFILE)/report.html
 
-test: setup browser-deps
+test: setup browser-deps slurm-deps
 	$(OFFLINE) $(BIN)/python -m pytest -q
 
 lint: setup

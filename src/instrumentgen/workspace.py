@@ -31,13 +31,14 @@ def make_workspace(dest: Path, repo: Path = REPO_ROOT) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, profile: str | None = None, check: bool = True,
-              timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run this interpreter's Snakemake in ``workdir`` (offline), capturing stdout and stderr."""
+              timeout: float = 1800, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run this interpreter's Snakemake in ``workdir`` (offline), capturing stdout and stderr; ``env``:
+    the environment to start from (default: this process's)."""
     cmd = [str(Path(sys.executable).with_name("snakemake"))]
     if profile is not None:
         cmd += ["--profile", f"workflow/profiles/{profile}"]
     cmd += list(args)
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**(os.environ if env is None else env), **OFFLINE_ENV}
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}) in {workdir}:\n"

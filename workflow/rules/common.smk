@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from instrumentgen import artifacts
+from instrumentgen.cluster import ClusterError, check_slurm, limit_local_gpu_jobs
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 from instrumentgen.lm.objective import OBJECTIVES, get_objective
@@ -50,6 +51,27 @@ if P["data"]["source"] != "nsynth":
 
 wildcard_constraints:
     split="|".join(SPLITS),
+
+
+# Where jobs run (instrumentgen.cluster). A local run without `--resources gpu=N` (a bare
+# `snakemake --cores all`) holds one GPU job per GPU present, at least one, instead of starting every
+# GPU job at once on cuda:0. Cluster runs (`--jobs`, e.g. the Slurm profile) leave GPUs to the scheduler.
+limit_local_gpu_jobs(workflow)
+
+
+def int_resources(name):
+    """Rule → its resource ``name`` where that is a number (threads: ``_cores``)."""
+    values = {rule.name: rule.resources.get(name) for rule in workflow.rules}
+    return {rule: value for rule, value in values.items() if isinstance(value, int)}
+
+
+onstart:
+    # Before the Slurm executor submits anything: the cluster answers and has the GPUs and CPUs asked for.
+    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
+        try:
+            check_slurm(int_resources("gpu"), int_resources("_cores"))
+        except ClusterError as err:
+            raise WorkflowError(str(err)) from None
 
 
 def code(*modules, follow_imports=True, exclude=()):

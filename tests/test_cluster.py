@@ -1,0 +1,164 @@
+"""Where jobs run: the GPU limit of a local run (counted GPUs, and a real Snakemake run that honours it)
+and the checks before the Slurm executor submits (sinfo's answer, GPUs and CPUs against the rules)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from instrumentgen.cluster import ClusterError, check_slurm, count_gpus, local_gpu_limit, node_gpus
+from instrumentgen.config import REPO_ROOT
+from instrumentgen.workspace import OFFLINE_ENV, make_workspace
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def fake_run(stdout: str = "", returncode: int = 0, stderr: str = "", raises: Exception | None = None):
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd)
+        if raises:
+            raise raises
+        return SimpleNamespace(stdout=stdout, stderr=stderr, returncode=returncode)
+
+    run.calls = calls
+    return run
+
+
+def which_all(name: str) -> str:
+    return f"/usr/bin/{name}"
+
+
+@pytest.mark.parametrize(("visible", "expected"), [("0,1", 2), ("3", 1), ("", 0), ("-1", 0), ("GPU-ab12", 1)])
+def test_cuda_visible_devices_decides_the_gpu_count(visible, expected):
+    run = fake_run("GPU 0: A\nGPU 1: B\nGPU 2: C\n")
+    assert count_gpus({"CUDA_VISIBLE_DEVICES": visible}, run, which_all) == expected
+    assert run.calls == []  # nvidia-smi is not asked
+
+
+def test_nvidia_smi_counts_the_gpus_and_its_absence_or_failure_is_none():
+    smi = ("GPU 0: NVIDIA H100 (UUID: GPU-1)\n  MIG 1g.10gb Device 0: (UUID: MIG-1)\n"
+           "GPU 1: NVIDIA H100 (UUID: GPU-2)\n")
+    assert count_gpus({}, fake_run(smi), which_all) == 2
+    assert count_gpus({}, fake_run(smi), lambda name: None) == 0
+    assert count_gpus({}, fake_run("", returncode=9), which_all) == 0
+    assert count_gpus({}, fake_run(raises=subprocess.TimeoutExpired("nvidia-smi", 20)), which_all) == 0
+    assert [local_gpu_limit(n) for n in (0, 1, 4)] == [1, 1, 4]
+
+
+def run_toy(tmp_path: Path, env: dict[str, str], *args: str) -> list[tuple[float, float]]:
+    """Four one-second jobs that each hold gpu=1, under a Snakefile that calls the project's limit;
+    returns their (start, end) times."""
+    tmp_path.mkdir()
+    (tmp_path / "Snakefile").write_text(textwrap.dedent("""
+        from instrumentgen.cluster import limit_local_gpu_jobs
+        limit_local_gpu_jobs(workflow)
+
+        rule all:
+            input: expand("done/{i}", i=range(4))
+
+        rule gpu_job:
+            output: "done/{i}"
+            resources: gpu=1
+            shell: "python -c 'import time; s = time.time(); time.sleep(1); print(s, time.time())' > {output}"
+    """))
+    proc = subprocess.run([SNAKEMAKE, "--cores", "4", *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, **OFFLINE_ENV, **env}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [tuple(map(float, (tmp_path / f"done/{i}").read_text().split())) for i in range(4)]
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+
+
+def test_a_bare_local_run_holds_one_gpu_job_per_gpu(tmp_path: Path):
+    assert most_at_once(run_toy(tmp_path / "none", {"CUDA_VISIBLE_DEVICES": ""})) == 1
+    assert most_at_once(run_toy(tmp_path / "two", {"CUDA_VISIBLE_DEVICES": "0,1"})) == 2
+    # the user's own limit wins
+    assert most_at_once(run_toy(tmp_path / "own", {"CUDA_VISIBLE_DEVICES": ""}, "--resources", "gpu=4")) == 4
+
+
+def test_the_workflows_dry_run_shows_the_gpu_limit():
+    for visible, limit in (("", 1), ("0,1,2", 3)):
+        cmd = [SNAKEMAKE, "--cores", "2", "-n", "--configfile", "workflow/profiles/ci/params.yaml"]
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, **OFFLINE_ENV, "CUDA_VISIBLE_DEVICES": visible})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"GPU jobs at most {limit} at a time" in proc.stderr
+
+
+@pytest.mark.parametrize(("gres", "gpus"), [("gpu:2", 2), ("gpu:a100:4(S:0-1)", 4), ("gpu:1,nic:2", 1),
+                                            ("(null)", 0), ("nic:2", 0), ("gpu", 1)])
+def test_node_gres_gives_its_gpus(gres, gpus):
+    assert node_gpus(gres) == gpus
+
+
+def test_check_slurm_returns_the_largest_node():
+    run = fake_run("2 gpu:2\n16+ (null)\n")
+    assert check_slurm({"train_variant": 2}, {"train_variant": 16}, run, which_all) == (16, 2)
+    assert run.calls == [["sinfo", "--noheader", "--format=%c %G"]]
+
+
+def test_check_slurm_names_gpu_rules_a_cpu_cluster_cannot_run():
+    with pytest.raises(ClusterError, match=r"train_variant \(gpu=1\).*no node offers a 'gpu' GRES.*"
+                                           r"--set-resources train_variant:gpu=0"):
+        check_slurm({"train_variant": 1, "resample": 0}, {}, fake_run("8 (null)\n"), which_all)
+    with pytest.raises(ClusterError, match=r"train_variant \(gpu=4\).*at most 2 GPUs"):
+        check_slurm({"train_variant": 4}, {}, fake_run("8 gpu:2\n"), which_all)
+
+
+def test_check_slurm_names_rules_with_more_threads_than_a_node():
+    message = r"resample \(16 threads\).*largest node has \(4\).*max-threads: 4"
+    with pytest.raises(ClusterError, match=message):
+        check_slurm({}, {"resample": 16, "prune": 1}, fake_run("4 (null)\n2 (null)\n"), which_all)
+
+
+def test_check_slurm_says_what_to_do_when_slurm_is_missing_or_silent():
+    with pytest.raises(ClusterError, match="sinfo not found.*slurm-client"):
+        check_slurm({}, {}, fake_run(), lambda name: None)
+    with pytest.raises(ClusterError, match="Slurm does not answer: sinfo failed \\(slurm_load_partitions: "
+                                           "Unable to contact slurm controller\\).*SLURM_CONF"):
+        check_slurm({}, {}, fake_run(stderr="slurm_load_partitions: Unable to contact slurm controller",
+                                     returncode=1), which_all)
+    with pytest.raises(ClusterError, match="sinfo took over 30 s"):
+        check_slurm({}, {}, fake_run(raises=subprocess.TimeoutExpired("sinfo", 30)), which_all)
+
+
+def test_the_slurm_profile_plans_the_paper_run_on_the_slurm_executor():
+    """``configfile: ../paper/params.yaml`` in the profile resolves to the paper parameters (NSynth is
+    downloaded), the executor plugin is installed, and a cluster run sets no local GPU limit."""
+    proc = subprocess.run([SNAKEMAKE, "--profile", "workflow/profiles/slurm", "-n", "data"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, **OFFLINE_ENV})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert re.search(r"^nsynth\s+3$", out, re.M) and "data/paper/resampled" in out
+    assert "GPU jobs at most" not in out
+
+
+def test_a_slurm_run_stops_before_submitting_when_slurm_does_not_answer(tmp_path: Path):
+    """A cluster whose controller does not answer: the run stops at its start, saying so, and submits
+    nothing (no Slurm job log, no output)."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("needs Slurm's client commands (make test installs slurm-wlm)")
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=silent\nSlurmctldHost=localhost\nSlurmctldPort=1\nAuthType=auth/munge\n"
+                    "NodeName=localhost CPUs=1\nPartitionName=main Nodes=localhost\n")
+    ws = make_workspace(tmp_path / "ws")
+    cmd = [SNAKEMAKE, "data/ci/manifest/train.parquet", "--profile", "workflow/profiles/slurm",
+           "--configfile", "workflow/profiles/ci/params.yaml"]
+    proc = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **OFFLINE_ENV, "SLURM_CONF": str(conf)})
+    assert proc.returncode != 0
+    message = "Slurm does not answer: sinfo failed (slurm_load_partitions: Unable to contact slurm controller"
+    assert message in proc.stdout + proc.stderr
+    assert not (ws / ".snakemake" / "slurm_logs").exists() and not (ws / "data").exists()
