@@ -2,7 +2,8 @@
 # Codec Language Models" (ISMIR 2024). Snakemake executes, DVC records (dvc.yaml).
 #
 #   snakemake --profile workflow/profiles/paper                # paper profile (GPU + internet)
-#   snakemake --cores all --resources gpu=1                    # the same without the profile
+#   snakemake --cores all                                      # the same without the profile (one GPU job per GPU)
+#   snakemake --profile workflow/profiles/slurm                # paper profile on a Slurm cluster
 #   snakemake --profile workflow/profiles/tiny                 # offline demo
 #   snakemake --profile workflow/profiles/ci                   # end-to-end test settings
 #

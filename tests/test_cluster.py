@@ -162,3 +162,29 @@ def test_a_slurm_run_stops_before_submitting_when_slurm_does_not_answer(tmp_path
     message = "Slurm does not answer: sinfo failed (slurm_load_partitions: Unable to contact slurm controller"
     assert message in proc.stdout + proc.stderr
     assert not (ws / ".snakemake" / "slurm_logs").exists() and not (ws / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("sinfo", "args", "message"),
+    [
+        ("2 (null)", ["--max-threads", "2"],
+         "train_variant (gpu=1) ask for GPUs, but no node offers a 'gpu' GRES"),
+        ("2 gpu:2", [], "synthesize (16 threads) ask for more CPUs than the largest node has (2)"),
+    ],
+    ids=["cpu-only-cluster", "small-nodes"],
+)
+def test_a_slurm_run_checks_the_rules_against_the_cluster_before_submitting(tmp_path: Path, sinfo, args,
+                                                                            message):
+    """The checks run on the workflow's own rules (the ci parameters: training holds gpu=1, the data
+    rules 16 threads), with what sinfo says about the nodes (a stand-in sinfo on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sinfo").write_text(f"#!/bin/sh\necho '{sinfo}'\n")
+    (bin_dir / "sinfo").chmod(0o755)
+    ws = make_workspace(tmp_path / "ws")
+    cmd = [SNAKEMAKE, "data/ci/manifest/train.parquet", "--profile", "workflow/profiles/slurm",
+           "--configfile", "workflow/profiles/ci/params.yaml", *args]
+    env = {**os.environ, **OFFLINE_ENV, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert not (ws / "data").exists()

@@ -59,17 +59,17 @@ wildcard_constraints:
 limit_local_gpu_jobs(workflow)
 
 
-def int_resources(name):
-    """Rule → its resource ``name`` where that is a number (threads: ``_cores``)."""
-    values = {rule.name: rule.resources.get(name) for rule in workflow.rules}
-    return {rule: value for rule, value in values.items() if isinstance(value, int)}
+def int_resources(name, cap=None):
+    """Rule → its resource ``name`` (threads: ``_cores``) where that is a number, at most ``cap``."""
+    values = {rule.name: getattr(rule.resources.get(name), "value", None) for rule in workflow.rules}
+    return {rule: min(v, cap or v) for rule, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 onstart:
     # Before the Slurm executor submits anything: the cluster answers and has the GPUs and CPUs asked for.
     if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
         try:
-            check_slurm(int_resources("gpu"), int_resources("_cores"))
+            check_slurm(int_resources("gpu"), int_resources("_cores", workflow.resource_settings.max_threads))
         except ClusterError as err:
             raise WorkflowError(str(err)) from None
 
