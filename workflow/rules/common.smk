@@ -57,6 +57,9 @@ wildcard_constraints:
 # `snakemake --cores all`) holds one GPU job per GPU present, at least one, instead of starting every
 # GPU job at once on cuda:0. Cluster runs (`--jobs`, e.g. the Slurm profile) leave GPUs to the scheduler.
 limit_local_gpu_jobs(workflow)
+# What the heavy jobs ask a cluster for (params `cluster`: mem_mb, runtime); the rest get the profile's
+# default-resources.
+CLUSTER = P["cluster"]
 
 
 def int_resources(name, cap=None):

@@ -28,6 +28,7 @@ rule embed_generated:
     threads: GEN_THREADS
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:
@@ -51,6 +52,7 @@ rule embed_reconstruction:
     threads: GEN_THREADS
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:
@@ -75,6 +77,7 @@ rule embed_test_vggish:
     threads: GEN_THREADS
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:

@@ -131,6 +131,7 @@ rule codec_quality:
         seed=P["seed"],
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:
@@ -173,6 +174,7 @@ rule encode_codes:
         batch_size=P["codec"]["batch_size"],
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:
@@ -194,6 +196,7 @@ rule embed_audio:
         batch_size=P["clap"]["batch_size"],
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:
@@ -212,6 +215,7 @@ rule embed_prompts:
         f"{DATA}/features/clap_text/prompts.parquet",
     resources:
         gpu=GPU_ENCODERS,
+        **CLUSTER["encode"],
     conda:
         ENV
     log:

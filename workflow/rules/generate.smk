@@ -28,6 +28,7 @@ rule generate_instruments:
     threads: GEN_THREADS
     resources:
         gpu=GPU_GENERATION,
+        **CLUSTER["generate"],
     conda:
         ENV
     log:

@@ -28,6 +28,7 @@ rule train_variant:
     threads: TRAIN_THREADS
     resources:
         gpu=GPU_TRAINING,
+        **CLUSTER["train"],
     conda:
         ENV
     log:
