@@ -14,7 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from instrumentgen.cluster import ClusterError, check_slurm, count_gpus, local_gpu_limit, node_gpus
+from instrumentgen.cluster import (
+    ClusterError,
+    check_slurm,
+    check_slurm_run,
+    count_gpus,
+    local_gpu_limit,
+    node_gpus,
+)
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.workspace import OFFLINE_ENV, make_workspace
 
@@ -188,3 +195,28 @@ def test_a_slurm_run_checks_the_rules_against_the_cluster_before_submitting(tmp_
     proc = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
     assert not (ws / "data").exists()
+
+
+def fake_workflow(executor: str | None, max_threads: int | None = None) -> SimpleNamespace:
+    """Rules as Snakemake holds them: resources whose ``value`` is a number, or computed per job."""
+    def rule(name, **resources):
+        values = {key: SimpleNamespace(value=value) for key, value in resources.items()}
+        return SimpleNamespace(name=name, resources=values)
+
+    rules = [rule("train_variant", gpu=2, _cores=16), rule("prune", gpu=0, _cores=1),
+             rule("generate_instruments", gpu=SimpleNamespace(), _cores=lambda wildcards: 4)]
+    plugin = None if executor is None else SimpleNamespace(name=executor)
+    return SimpleNamespace(rules=rules, executor_plugin=plugin,
+                           resource_settings=SimpleNamespace(max_threads=max_threads))
+
+
+def test_check_slurm_run_reads_the_rules_and_only_for_the_slurm_executor():
+    for executor in (None, "local", "slurm-jobstep"):
+        run = fake_run("1 (null)\n")
+        check_slurm_run(fake_workflow(executor), run, which_all)  # no check: nothing raised
+        assert run.calls == []
+    with pytest.raises(ClusterError, match=r"^train_variant \(gpu=2\) ask"):
+        check_slurm_run(fake_workflow("slurm"), fake_run("64 gpu:1\n"), which_all)
+    with pytest.raises(ClusterError, match=r"^train_variant \(16 threads\) ask"):
+        check_slurm_run(fake_workflow("slurm"), fake_run("8 gpu:2\n"), which_all)
+    check_slurm_run(fake_workflow("slurm", max_threads=8), fake_run("8 gpu:2\n"), which_all)

@@ -78,6 +78,27 @@ def node_gpus(gres: str) -> int:
     return total
 
 
+def rule_resources(workflow, name: str, cap: int | None = None) -> dict[str, int]:
+    """Rule → its resource ``name`` (threads: ``_cores``) where that is a number, at most ``cap``; rules
+    whose value is computed per job are left out."""
+    out = {}
+    for rule in workflow.rules:
+        value = getattr(rule.resources.get(name), "value", None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[rule.name] = min(value, cap) if cap else value
+    return out
+
+
+def check_slurm_run(workflow, run: Callable = subprocess.run, which: Callable = shutil.which) -> None:
+    """:func:`check_slurm` for the rules of a Snakemake ``workflow`` run by the Slurm executor (threads at
+    most ``--max-threads``); nothing for other executors."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    threads = rule_resources(workflow, "_cores", workflow.resource_settings.max_threads)
+    check_slurm(rule_resources(workflow, "gpu"), threads, run, which)
+
+
 def check_slurm(gpu_rules: Mapping[str, int], thread_rules: Mapping[str, int], run: Callable = subprocess.run,
                 which: Callable = shutil.which) -> tuple[int, int]:
     """Ask the cluster for its nodes' CPUs and GPUs; returns the largest ``(cpus, gpus)`` of a node.

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from instrumentgen import artifacts
-from instrumentgen.cluster import ClusterError, check_slurm, limit_local_gpu_jobs
+from instrumentgen.cluster import ClusterError, check_slurm_run, limit_local_gpu_jobs
 from instrumentgen.codedeps import module_files
 from instrumentgen.config import ParamsError, check_profile_overlays, validate_params
 from instrumentgen.lm.objective import OBJECTIVES, get_objective
@@ -62,19 +62,12 @@ limit_local_gpu_jobs(workflow)
 CLUSTER = P["cluster"]
 
 
-def int_resources(name, cap=None):
-    """Rule → its resource ``name`` (threads: ``_cores``) where that is a number, at most ``cap``."""
-    values = {rule.name: getattr(rule.resources.get(name), "value", None) for rule in workflow.rules}
-    return {rule: min(v, cap or v) for rule, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
-
-
 onstart:
     # Before the Slurm executor submits anything: the cluster answers and has the GPUs and CPUs asked for.
-    if workflow.executor_plugin is not None and workflow.executor_plugin.name == "slurm":
-        try:
-            check_slurm(int_resources("gpu"), int_resources("_cores", workflow.resource_settings.max_threads))
-        except ClusterError as err:
-            raise WorkflowError(str(err)) from None
+    try:
+        check_slurm_run(workflow)
+    except ClusterError as err:
+        raise WorkflowError(str(err)) from None
 
 
 def code(*modules, follow_imports=True, exclude=()):
