@@ -20,7 +20,8 @@ setup: $(STAMP) system-deps
 # profile's test cluster (`make test` only).
 # $(call apt_install,COMMAND:PACKAGE ...)
 define apt_install
-	@missing=""; for dep in $(1); do command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
+	@missing=""; for dep in $(1); do command -v $${dep%%:*} >/dev/null || case " $$missing " in \
+	  *" $${dep#*:} "*) ;; *) missing="$$missing $${dep#*:}";; esac; done; \
 	[ -z "$$missing" ] && exit 0; \
 	echo "not found:$$missing; installing the Debian packages"; \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update \
