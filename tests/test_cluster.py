@@ -155,8 +155,7 @@ def test_the_slurm_profile_plans_the_paper_run_on_the_slurm_executor():
 def test_a_slurm_run_stops_before_submitting_when_slurm_does_not_answer(tmp_path: Path):
     """A cluster whose controller does not answer: the run stops at its start, saying so, and submits
     nothing (no Slurm job log, no output)."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("needs Slurm's client commands (make test installs slurm-wlm)")
+    assert shutil.which("sinfo"), "this test needs Slurm's client commands: make test installs slurm-wlm"
     conf = tmp_path / "slurm.conf"
     conf.write_text("ClusterName=silent\nSlurmctldHost=localhost\nSlurmctldPort=1\nAuthType=auth/munge\n"
                     "NodeName=localhost CPUs=1\nPartitionName=main Nodes=localhost\n")
