@@ -3,6 +3,7 @@ and the checks before the Slurm executor submits (sinfo's answer, GPUs and CPUs 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from instrumentgen.cluster import (
     count_gpus,
     local_gpu_limit,
     node_gpus,
+    slurm_minutes,
 )
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.workspace import OFFLINE_ENV, make_workspace
@@ -110,35 +112,64 @@ def test_node_gres_gives_its_gpus(gres, gpus):
     assert node_gpus(gres) == gpus
 
 
-def test_check_slurm_returns_the_largest_node():
-    run = fake_run("2 gpu:2\n16+ (null)\n")
-    assert check_slurm({"train_variant": 2}, {"train_variant": 16}, run, which_all) == (16, 2)
-    assert run.calls == [["sinfo", "--noheader", "--format=%c %G"]]
+def test_slurm_time_limits_in_minutes():
+    cases = {"infinite": math.inf, "UNLIMITED": math.inf, "30": 30, "30:30": 30.5, "2:00:00": 120,
+             "1-00:00:00": 1440, "2-12": 3600, "1-01:30": 1530}
+    assert {text: slurm_minutes(text) for text in cases} == cases
+
+
+def test_check_slurm_reads_the_nodes_of_the_partition():
+    run = fake_run("2 gpu:2 8000 1-00:00:00\n16+ (null) 64000+ 1-00:00:00\n")
+    nodes = check_slurm({"train_variant": {"gpu": 2, "threads": 2, "mem_mb": 4000, "runtime": 600}}, "gpu",
+                        run, which_all)
+    offered = [(n.cpus, n.gpus, n.mem_mb, n.minutes) for n in nodes]
+    assert offered == [(2, 2, 8000, 1440), (16, 0, 64000, 1440)]
+    assert run.calls == [["sinfo", "--noheader", "--format=%c %G %m %l", "--partition", "gpu"]]
 
 
 def test_check_slurm_names_gpu_rules_a_cpu_cluster_cannot_run():
     with pytest.raises(ClusterError, match=r"train_variant \(gpu=1\).*no node offers a 'gpu' GRES.*"
                                            r"--set-resources train_variant:gpu=0"):
-        check_slurm({"train_variant": 1, "resample": 0}, {}, fake_run("8 (null)\n"), which_all)
+        check_slurm({"train_variant": {"gpu": 1}, "resample": {"gpu": 0}}, None, fake_run("8 (null)\n"),
+                    which_all)
     with pytest.raises(ClusterError, match=r"train_variant \(gpu=4\).*at most 2 GPUs"):
-        check_slurm({"train_variant": 4}, {}, fake_run("8 gpu:2\n"), which_all)
+        check_slurm({"train_variant": {"gpu": 4}}, None, fake_run("8 gpu:2\n"), which_all)
 
 
 def test_check_slurm_names_rules_with_more_threads_than_a_node():
     message = r"resample \(16 threads\).*largest node has \(4\).*max-threads: 4"
     with pytest.raises(ClusterError, match=message):
-        check_slurm({}, {"resample": 16, "prune": 1}, fake_run("4 (null)\n2 (null)\n"), which_all)
+        check_slurm({"resample": {"threads": 16}, "prune": {"threads": 1}}, None,
+                    fake_run("4 (null)\n2 (null)\n"), which_all)
+
+
+def test_check_slurm_names_memory_and_time_that_no_node_gives():
+    nodes = fake_run("32 gpu:4 48000 1-00:00:00\n")
+    message = r"train_variant \(mem_mb=64000\).*\(48000 MB\).*cluster.<job>.mem_mb"
+    with pytest.raises(ClusterError, match=message):
+        check_slurm({"train_variant": {"mem_mb": 64000}}, None, nodes, which_all)
+    with pytest.raises(ClusterError, match=r"train_variant \(runtime=2880 min\).*\(1440 min\).*resumes"):
+        check_slurm({"train_variant": {"runtime": 2880}}, None, nodes, which_all)
+
+
+def test_check_slurm_wants_one_node_with_everything_a_rule_asks_for():
+    nodes = fake_run("64 (null) 256000 infinite\n8 gpu:4 64000 infinite\n")  # big CPU nodes, small GPU ones
+    check_slurm({"encode": {"gpu": 1, "threads": 8}}, None, nodes, which_all)
+    with pytest.raises(ClusterError, match=r"train_variant asks for \{'gpu': 1, 'threads': 16\} on one node"):
+        check_slurm({"train_variant": {"gpu": 1, "threads": 16}}, None, nodes, which_all)
 
 
 def test_check_slurm_says_what_to_do_when_slurm_is_missing_or_silent():
     with pytest.raises(ClusterError, match="sinfo not found.*slurm-client"):
-        check_slurm({}, {}, fake_run(), lambda name: None)
+        check_slurm({}, None, fake_run(), lambda name: None)
     with pytest.raises(ClusterError, match="Slurm does not answer: sinfo failed \\(slurm_load_partitions: "
                                            "Unable to contact slurm controller\\).*SLURM_CONF"):
-        check_slurm({}, {}, fake_run(stderr="slurm_load_partitions: Unable to contact slurm controller",
-                                     returncode=1), which_all)
+        check_slurm({}, None, fake_run(stderr="slurm_load_partitions: Unable to contact slurm controller",
+                                       returncode=1), which_all)
     with pytest.raises(ClusterError, match="sinfo took over 30 s"):
-        check_slurm({}, {}, fake_run(raises=subprocess.TimeoutExpired("sinfo", 30)), which_all)
+        check_slurm({}, None, fake_run(raises=subprocess.TimeoutExpired("sinfo", 30)), which_all)
+    with pytest.raises(ClusterError, match="no nodes in partition 'gpu'"):
+        check_slurm({}, "gpu", fake_run(""), which_all)
 
 
 def test_the_slurm_profile_plans_the_paper_run_on_the_slurm_executor():
@@ -202,7 +233,8 @@ def fake_workflow(executor: str | None, max_threads: int | None = None) -> Simpl
         values = {key: SimpleNamespace(value=value) for key, value in resources.items()}
         return SimpleNamespace(name=name, resources=values)
 
-    rules = [rule("train_variant", gpu=2, _cores=16), rule("prune", gpu=0, _cores=1),
+    rules = [rule("train_variant", gpu=2, _cores=16, mem_mb=4000, slurm_partition="gpu"),
+             rule("prune", gpu=0, _cores=1, slurm_partition="gpu"),
              rule("generate_instruments", gpu=SimpleNamespace(), _cores=lambda wildcards: 4)]
     plugin = None if executor is None else SimpleNamespace(name=executor)
     return SimpleNamespace(rules=rules, executor_plugin=plugin,
@@ -218,4 +250,8 @@ def test_check_slurm_run_reads_the_rules_and_only_for_the_slurm_executor():
         check_slurm_run(fake_workflow("slurm"), fake_run("64 gpu:1\n"), which_all)
     with pytest.raises(ClusterError, match=r"^train_variant \(16 threads\) ask"):
         check_slurm_run(fake_workflow("slurm"), fake_run("8 gpu:2\n"), which_all)
-    check_slurm_run(fake_workflow("slurm", max_threads=8), fake_run("8 gpu:2\n"), which_all)
+    run = fake_run("8 gpu:2 4000\n")
+    check_slurm_run(fake_workflow("slurm", max_threads=8), run, which_all)
+    assert run.calls[0][-2:] == ["--partition", "gpu"]  # the partition the rules name
+    with pytest.raises(ClusterError, match=r"^train_variant \(mem_mb=4000\) ask"):
+        check_slurm_run(fake_workflow("slurm", max_threads=8), fake_run("8 gpu:2 2000\n"), which_all)

@@ -68,7 +68,10 @@ def runs(cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path,
     snakemake(local, "--cores", "2", TARGET, profile="ci")
     ws = make_workspace(root / "slurm")
     proc = through_slurm(cluster, ws, TARGET)
-    return local, ws, submitted(proc)
+    planned = int(re.search(r"^total\s+(\d+)$", proc.stdout + proc.stderr, re.M).group(1))
+    jobs = submitted(proc)
+    assert len(jobs) == planned  # every job of the plan was submitted (the target needs no local rule)
+    return local, ws, jobs
 
 
 def test_every_job_ran_through_slurm(cluster, runs):
