@@ -43,7 +43,7 @@ from instrumentgen.clap.loading import load_embedder  # noqa: E402
 from instrumentgen.codec.loading import load_codec  # noqa: E402
 from instrumentgen.config import load_profile  # noqa: E402
 from instrumentgen.features.cache import read_features  # noqa: E402
-from instrumentgen.generate.ar import condition_tokens  # noqa: E402
+from instrumentgen.generate.conditioning import condition_tokens  # noqa: E402
 from instrumentgen.generate.protocols import query_row  # noqa: E402
 from instrumentgen.generate.run import Decoder, frames_for, plan_conditions  # noqa: E402
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample  # noqa: E402
@@ -51,7 +51,7 @@ from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categor
 from instrumentgen.lm.losses import _masked_stats, ar_inputs  # noqa: E402
 from instrumentgen.lm.pattern import DelayPattern  # noqa: E402
 from instrumentgen.prompts import named_family  # noqa: E402
-from instrumentgen.train.checkpoint import load_model  # noqa: E402
+from instrumentgen.lm.checkpoint import load_model  # noqa: E402
 
 PITCHES = (48, 60, 72, 84)
 VELOCITY = 100

@@ -10,7 +10,8 @@ import pytest
 import torch
 from lm_fixtures import conditions, tiny_model
 
-from instrumentgen.generate.ar import condition_tokens, generate_ar
+from instrumentgen.generate.ar import generate_ar
+from instrumentgen.generate.conditioning import condition_tokens
 from instrumentgen.generate.magnet import MagnetSettings, generate_magnet
 from instrumentgen.generate.sampling import SamplingSettings
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions

@@ -17,7 +17,7 @@ from instrumentgen.clap.features import FeatureExtractor
 from instrumentgen.clap.small import FitConfig, fit_small_clap
 from instrumentgen.codec.fitted import FittedCodec
 from instrumentgen.make import main, parse_range
-from instrumentgen.train.checkpoint import FORMAT, save_atomic
+from instrumentgen.lm.checkpoint import FORMAT, save_atomic
 
 
 @pytest.fixture(scope="module")

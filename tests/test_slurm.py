@@ -20,7 +20,7 @@ import torch
 import yaml
 from slurm_cluster import slurm_cluster
 
-from instrumentgen.train.checkpoint import read_checkpoint
+from instrumentgen.lm.checkpoint import read_checkpoint
 from instrumentgen.workspace import make_workspace, snakemake
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]

@@ -106,7 +106,7 @@ def test_report_has_the_results_of_every_phase(ci_workspace: Path):
 
 def test_ci_train_outputs(ci_workspace: Path):
     """Every variant trained: a model file, curves with falling validation loss, the summary figure."""
-    from instrumentgen.train.checkpoint import load_model
+    from instrumentgen.lm.checkpoint import load_model
 
     params = yaml.safe_load((ci_workspace / "workflow/profiles/ci/params.yaml").read_text())
     steps = params["train"]["steps"]

@@ -21,19 +21,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 import torch
 
 from instrumentgen import artifacts
 from instrumentgen.clap.loading import load_embedder
-from instrumentgen.codec.loading import load_codec
 from instrumentgen.config import REPO_ROOT, ParamsError, load_profile
 from instrumentgen.export.instrument import export_instrument
-from instrumentgen.generate.protocols import check_grid
-from instrumentgen.generate.run import frames_for, generate_plan
+from instrumentgen.generate.protocols import check_grid, instrument_plan
+from instrumentgen.generate.session import GenerationSession, SessionError
 from instrumentgen.generate.settings import decoder_from_dict
-from instrumentgen.train.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 VARIANTS = ("baseline", "random", "fixed", "magnet")
@@ -218,30 +215,19 @@ def make(args: argparse.Namespace) -> dict:
     params, checkpoint, codec_path, clap_path = resolve(args)
     decoder = decoding(params, args)
     clap = embed(clap_path, args)
-    model, meta = load_model(checkpoint, device=args.device)
-    decoder = decoder.for_checkpoint(meta)
-    if clap.shape[1] != model.config.clap_dim:
-        raise MakeError(
-            f"CLAP model {clap_path} gives {clap.shape[1]}-d embeddings, the LM {checkpoint} "
-            f"expects {model.config.clap_dim}: use the CLAP of the LM's profile"
+    try:
+        session = GenerationSession.open(
+            checkpoint, codec_path, decoder, args.seconds or params["data"]["note_seconds"], args.device
         )
-    codec = load_codec(codec_path, n_codebooks=model.config.n_codebooks, device=args.device)
-    n_frames = frames_for(codec, args.seconds or params["data"]["note_seconds"])
-    if n_frames > model.config.max_frames:
-        raise MakeError(
-            f"--seconds {args.seconds}: {n_frames} frames exceed what the model was built for "
-            f"({model.config.max_frames} frames = {model.config.max_frames / codec.frame_rate:.2f} s)"
-        )
-    grid = pd.MultiIndex.from_product([pitches, velocities], names=["pitch", "velocity"]).to_frame(
-        index=False
-    )
+        session.check_clap(clap, f"CLAP model {clap_path}")
+    except SessionError as err:
+        raise MakeError(str(err)) from None
+    source = "audio" if args.audio is not None else "text"
     # a fixed plan name: the sampler seed depends on (seed, plan name), not on the output folder's name
-    plan = grid.assign(instrument="instrument", clap_row=0, drop_family=True, drop_source=True)
+    plan = instrument_plan("instrument", pitches, velocities, source)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="instrumentgen-") as tmp:
-        manifest = generate_plan(
-            model, codec, plan, clap, n_frames, Path(tmp), args.seed, decoder, progress=True
-        )
+        manifest = session.generate(plan, clap, Path(tmp), args.seed, progress=True)
         if args.out.exists() and args.overwrite:
             shutil.rmtree(args.out)
         summary = export_instrument(manifest[["pitch", "velocity", "path"]], name, args.out, overwrite=True)

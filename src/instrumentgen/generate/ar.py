@@ -11,44 +11,11 @@ from __future__ import annotations
 
 import torch
 
+from instrumentgen.generate.conditioning import condition_tokens, prepare
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample
-from instrumentgen.lm.conditioners import CONDITIONS, Conditions
+from instrumentgen.lm.conditioners import Conditions
 from instrumentgen.lm.model import CodecLM
 from instrumentgen.lm.pattern import DelayPattern
-
-
-def prepare(model: CodecLM, cond: Conditions, n_frames: int, objective: str) -> Conditions:
-    """Check a decoding request (model objective, frame count) and put the model in eval mode; returns
-    ``cond`` on the model's device."""
-    cfg = model.config
-    if cfg.objective != objective:
-        raise ValueError(
-            f"this decoder needs a model trained with objective {objective!r}, not {cfg.objective!r}"
-        )
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or not 1 <= n_frames <= cfg.max_frames:
-        raise ValueError(f"n_frames must be an int in 1..{cfg.max_frames} (lm.max_frames), got {n_frames!r}")
-    model.eval()
-    return cond.to(next(model.parameters()).device)
-
-
-def null_drop(cond: Conditions) -> torch.Tensor:
-    """``[B, 5]`` all-True drop mask on the conditions' device: the null branch of CFG replaces every
-    condition, CLAP included, by its learned null embedding."""
-    return torch.ones(len(cond), len(CONDITIONS), dtype=torch.bool, device=cond.pitch.device)
-
-
-def condition_tokens(model: CodecLM, cond: Conditions, guided: bool) -> torch.Tensor:
-    """``[B, C, d]`` condition tokens, or ``[2B, C, d]`` = ``[conditional; null]`` when guided.
-
-    The conditional branch honours ``cond.drop`` (the protocols drop family and source, which are not
-    known at inference: they get their null embeddings, not the embedding of class 0); the null branch
-    drops every condition.
-    """
-    tokens = model.encode_conditions(cond)
-    if not guided:
-        return tokens
-    null = model.encode_conditions(cond.with_drop(null_drop(cond)))
-    return torch.cat([tokens, null])
 
 
 @torch.no_grad()

@@ -16,7 +16,6 @@ decoder, decoding_steps, wall_s, gain, and the plan's clap_source, clap_row, que
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -27,13 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from instrumentgen.codec.loading import load_codec
+from instrumentgen.checks import json_object, positive_int
 from instrumentgen.features.cache import read_features
 from instrumentgen.generate.manifest import write_manifest
 from instrumentgen.generate.protocols import s2i_plan, t2i_plan
-from instrumentgen.generate.run import frames_for, generate_plan
+from instrumentgen.generate.session import GenerationSession
 from instrumentgen.generate.settings import decoder_from_dict
-from instrumentgen.train.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 TASKS = ("s2i", "t2i")
@@ -62,16 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _json(text: str, flag: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{flag} is not valid JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
-    return value
-
-
 def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The plan of ``task`` and the CLAP matrix ``[N, D]`` its ``clap_row`` column indexes."""
     meta, clap = read_features(clap_cache)
@@ -85,7 +73,7 @@ def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tupl
         raise ValueError("T2I needs --grid (the pitches and velocities to generate)")
     if "id" not in table.columns:
         raise ValueError(f"{clap_cache} is not a CLAP text cache of prompts (no 'id' column)")
-    spec = _json(grid, "--grid")
+    spec = json_object(grid, "--grid")
     unknown = sorted(set(spec) - {"pitches", "velocities"})
     if unknown or not {"pitches", "velocities"} <= set(spec):
         raise ValueError(f"--grid needs exactly the keys pitches and velocities, got {sorted(spec)}")
@@ -93,42 +81,25 @@ def build_plan(task: str, clap_cache: Path, grid: str | None, seed: int) -> tupl
 
 
 def run(args: argparse.Namespace) -> pd.DataFrame:
-    decoder = decoder_from_dict(_json(args.decoding, "--decoding"))
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    decoder = decoder_from_dict(json_object(args.decoding, "--decoding"))
+    positive_int("--batch-size", args.batch_size)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     plan, clap = build_plan(args.task, args.clap_cache, args.grid, args.seed)
-    model, meta = load_model(args.model, device=args.device)
-    decoder = decoder.for_checkpoint(meta)
-    codec = load_codec(args.codec, n_codebooks=model.config.n_codebooks, device=args.device)
-    if clap.shape[1] != model.config.clap_dim:
-        raise ValueError(
-            f"{args.clap_cache} has {clap.shape[1]}-d CLAP embeddings, the model "
-            f"{args.model} expects {model.config.clap_dim}"
-        )
-    n_frames = frames_for(codec, args.note_seconds)
+    session = GenerationSession.open(args.model, args.codec, decoder, args.note_seconds, args.device)
+    session.check_clap(clap, args.clap_cache)
     log.info(
         "%s %s: %d notes of %d instruments, %d frames each, decoder %s",
-        meta.get("variant"),
+        session.variant,
         args.task,
         len(plan),
         plan["instrument"].nunique(),
-        n_frames,
-        model.config.objective,
+        session.n_frames,
+        session.model.config.objective,
     )
     t0 = time.perf_counter()
-    manifest = generate_plan(
-        model,
-        codec,
-        plan,
-        clap,
-        n_frames,
-        args.out_dir,
-        args.seed,
-        decoder,
-        batch_size=args.batch_size,
-        progress=True,
+    manifest = session.generate(
+        plan, clap, args.out_dir, args.seed, batch_size=args.batch_size, progress=True
     )
     log.info("generated %d notes in %.1f s", len(manifest), time.perf_counter() - t0)
     keys = ["instrument", "pitch", "velocity"]
@@ -137,7 +108,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     root = args.manifest.parent.resolve()
     manifest["path"] = [os.path.relpath(Path(p).resolve(), root) for p in manifest["path"]]
     manifest["task"] = args.task
-    manifest["variant"] = str(meta.get("variant", ""))
+    manifest["variant"] = session.variant
     write_manifest(manifest, args.manifest)
     return manifest
 

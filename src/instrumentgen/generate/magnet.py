@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from instrumentgen.generate.ar import condition_tokens, prepare
+from instrumentgen.generate.conditioning import condition_tokens, prepare
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample
 from instrumentgen.lm.conditioners import Conditions
 from instrumentgen.lm.model import CodecLM

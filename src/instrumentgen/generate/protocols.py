@@ -85,17 +85,26 @@ def s2i_plan(notes: pd.DataFrame, seed: int) -> pd.DataFrame:
     return plan.assign(drop_family=True, drop_source=True)
 
 
-def t2i_plan(prompts: pd.DataFrame, pitches, velocities) -> pd.DataFrame:
-    """One row per (prompt, pitch, velocity); ``clap_row`` indexes the prompts' CLAP text cache."""
-    if prompts.empty:
-        raise ValueError("T2I needs prompts, got an empty table")
+def instrument_plan(
+    name: str, pitches, velocities, clap_source: str, clap_row: int = 0, query_note: str = ""
+) -> pd.DataFrame:
+    """One instrument's plan: a row per (pitch, velocity) of the checked grid, all conditioned on the
+    CLAP embedding ``clap_row`` (from ``clap_source``: ``"audio"`` or ``"text"``), family and source
+    left to their null embeddings."""
     pitches, velocities = check_grid(pitches, velocities)
     grid = pd.MultiIndex.from_product([pitches, velocities], names=["pitch", "velocity"]).to_frame(
         index=False
     )
+    plan = grid.assign(instrument=name, clap_source=clap_source, clap_row=clap_row, query_note=query_note)
+    return plan[PLAN_COLUMNS].assign(drop_family=True, drop_source=True)
+
+
+def t2i_plan(prompts: pd.DataFrame, pitches, velocities) -> pd.DataFrame:
+    """One row per (prompt, pitch, velocity); ``clap_row`` indexes the prompts' CLAP text cache."""
+    if prompts.empty:
+        raise ValueError("T2I needs prompts, got an empty table")
     frames = [
-        grid.assign(instrument=str(prompt_id), clap_source="text", clap_row=int(i), query_note="")
+        instrument_plan(str(prompt_id), pitches, velocities, "text", clap_row=int(i))
         for i, prompt_id in enumerate(prompts["id"])
     ]
-    plan = pd.concat(frames, ignore_index=True)[PLAN_COLUMNS]
-    return plan.assign(drop_family=True, drop_source=True)
+    return pd.concat(frames, ignore_index=True)

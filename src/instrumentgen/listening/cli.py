@@ -38,7 +38,7 @@ from instrumentgen.listening.kit import Audio, build_kit
 from instrumentgen.listening.selection import mos_prompts, mushra_trials
 from instrumentgen.listening.stats import REFERENCE
 from instrumentgen.lm.model import CodecLM
-from instrumentgen.train.checkpoint import load_model
+from instrumentgen.lm.checkpoint import load_model
 from instrumentgen.variant_args import parse_pairs
 
 log = logging.getLogger(__name__)
