@@ -20,7 +20,7 @@ from instrumentgen.codec.fitted import FittedCodec
 from instrumentgen.features.cache import fixed_size_array
 from instrumentgen.generate import cli
 from instrumentgen.metrics import pitch
-from instrumentgen.train.checkpoint import FORMAT, save_atomic
+from instrumentgen.lm.checkpoint import FORMAT, save_atomic
 
 
 @pytest.fixture(scope="module")
