@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from instrumentgen.checks import json_object
 from instrumentgen.train.loop import SplitFiles, TrainRun, train
 from instrumentgen.train.settings import TrainSettings
 from instrumentgen.train.variants import VARIANTS, get_variant
@@ -37,16 +38,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _json(text: str, flag: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise SystemExit(f"{flag} is not valid JSON: {err}") from None
-    if not isinstance(value, dict):
-        raise SystemExit(f"{flag} must be a JSON object, got {text!r}")
-    return value
-
-
 def build_run(args: argparse.Namespace) -> TrainRun:
     variant = get_variant(args.variant)
     for split in ("train", "valid"):
@@ -60,8 +51,8 @@ def build_run(args: argparse.Namespace) -> TrainRun:
             )
     return TrainRun(
         variant=variant.name,
-        lm=_json(args.lm, "--lm"),
-        settings=TrainSettings.from_dict(_json(args.settings, "--settings")),
+        lm=json_object(args.lm, "--lm"),
+        settings=TrainSettings.from_dict(json_object(args.settings, "--settings")),
         seed=args.seed,
         train=SplitFiles(args.train_codes, args.train_clap, args.train_reference),
         valid=SplitFiles(args.valid_codes, args.valid_clap, args.valid_reference),
