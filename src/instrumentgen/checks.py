@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import numbers
+from collections.abc import Iterable
 
 
 def is_int(value: object) -> bool:
@@ -39,6 +40,33 @@ def int_in_range(name: str, value: object, low: int, high: int) -> int:
     if not is_int(value) or not low <= value <= high:
         raise ValueError(f"{name} must be an int in {low}..{high}, got {value!r}")
     return int(value)
+
+
+def number_at_least(name: str, value: object, minimum: float, *, strict: bool = False) -> float:
+    """``value`` as a ``float`` when it is a real number (not a bool) ``>= minimum`` (``> minimum`` when
+    ``strict``); else a ValueError. NaN is rejected."""
+    if not is_number(value) or not (value > minimum if strict else value >= minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def number_in_range(
+    name: str, value: object, low: float, high: float, *, high_inclusive: bool = True
+) -> float:
+    """``value`` as a ``float`` when it is a real number (not a bool) in ``[low, high]`` (``[low, high)``
+    unless ``high_inclusive``), e.g. a probability or a dropout rate; else a ValueError. NaN is rejected."""
+    if not is_number(value) or not (low <= value <= high if high_inclusive else low <= value < high):
+        bracket = "]" if high_inclusive else ")"
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}{bracket}, got {value!r}")
+    return float(value)
+
+
+def known_keys(what: str, keys: Iterable[str], known: Iterable[str]) -> None:
+    """A ValueError listing the ``keys`` not in ``known`` (``unknown train settings: stepz; known: ...``)."""
+    known = set(known)
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ValueError(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 def json_object(text: str, name: str) -> dict:

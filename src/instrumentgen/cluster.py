@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from instrumentgen.checks import is_int
+
 SINFO_TIMEOUT_S = 30
 PROFILE = "workflow/profiles/slurm/config.yaml"
 
@@ -86,7 +88,7 @@ def rule_resources(workflow, name: str, cap: int | None = None) -> dict[str, int
     out = {}
     for rule in workflow.rules:
         value = getattr(rule.resources.get(name), "value", None)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if is_int(value):
             out[rule.name] = min(value, cap) if cap else value
     return out
 

@@ -19,7 +19,9 @@ import librosa
 import numpy as np
 import torch
 
-from instrumentgen.clap.audio import check_audio, resample, zero_pad
+from instrumentgen.audio import check_mono_batch, resample_batch
+from instrumentgen.checks import positive_int
+from instrumentgen.clap.audio import zero_pad
 
 ENVELOPE_POINTS = 16
 MODULATION_BINS = 12
@@ -49,11 +51,12 @@ class FeatureConfig:
 
     def validate(self) -> None:
         """Raise :class:`ValueError` naming the first bad setting."""
-        if self.sample_rate <= 0 or not 0 < self.fmin < self.fmax <= self.sample_rate / 2:
+        for name in ("sample_rate", "n_fft", "hop", "n_mels"):
+            positive_int(name, getattr(self, name))
+        if not 0 < self.fmin < self.fmax <= self.sample_rate / 2:
             raise ValueError(f"bad mel range {self.fmin}..{self.fmax} Hz at {self.sample_rate} Hz")
-        if self.window_samples < self.n_fft or self.hop <= 0 or self.n_mels <= 0:
-            raise ValueError(f"window {self.window_s} s is shorter than n_fft={self.n_fft}, "
-                             f"or bad hop/n_mels")
+        if self.window_samples < self.n_fft:
+            raise ValueError(f"window {self.window_s} s is shorter than n_fft={self.n_fft}")
 
 
 class FeatureExtractor:
@@ -102,7 +105,7 @@ class FeatureExtractor:
     def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono ``[B, T]`` at ``sample_rate`` → descriptors float64 ``[B, dim]``."""
         c = self.config
-        audio = resample(check_audio(audio, sample_rate), sample_rate, c.sample_rate)
+        audio = resample_batch(check_mono_batch(audio, sample_rate), sample_rate, c.sample_rate)
         audio = zero_pad(audio, c.window_samples)
         out = []
         with torch.no_grad():

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from instrumentgen.atomic import atomic_path
-from instrumentgen.clap.audio import check_audio, l2_normalize, repeat_pad, resample
+from instrumentgen.audio import check_mono_batch, resample_batch
+from instrumentgen.clap.audio import l2_normalize, repeat_pad
 from instrumentgen.clap.base import AudioTextEmbedder
 from instrumentgen.download import fetch_weights, verify_checksum
 
@@ -215,7 +216,7 @@ class LaionClap(AudioTextEmbedder):
 
     def prepare_audio(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono ``[B, T]`` at ``sample_rate`` → the model's input windows float32 ``[B, clip_samples]``."""
-        audio = resample(check_audio(audio, sample_rate), sample_rate, self.sample_rate)
+        audio = resample_batch(check_mono_batch(audio, sample_rate), sample_rate, self.sample_rate)
         # laion's numpy API quantises to int16 and back (clipping to [-1, 1]).
         audio = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32) / 32767.0
         return repeat_pad(audio, self.clip_samples)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from instrumentgen.atomic import atomic_path
+from instrumentgen.checks import number_at_least, positive_int
 from instrumentgen.clap.audio import l2_normalize
 from instrumentgen.clap.base import AudioTextEmbedder
 from instrumentgen.clap.features import FeatureConfig, FeatureExtractor
@@ -62,12 +63,10 @@ class FitConfig:
     def validate(self) -> None:
         """Raise :class:`ValueError` naming the first bad value."""
         for name in ("pca_dims", "cca_dims", "dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            positive_int(name, getattr(self, name))
         if self.cca_dims > self.dim:
             raise ValueError(f"cca_dims={self.cca_dims} exceeds the embedding size dim={self.dim}")
-        if not self.text_reg > 0:
-            raise ValueError(f"text_reg must be > 0, got {self.text_reg}")
+        number_at_least("text_reg", self.text_reg, 0.0, strict=True)
 
 
 class SmallClap(AudioTextEmbedder):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from instrumentgen.atomic import atomic_path
+from instrumentgen.checks import int_at_least
 from instrumentgen.codec import kmeans, spectral
 from instrumentgen.codec.base import Codec, CodecFileError, check_codes
 from instrumentgen.progress import progress_bar
@@ -88,8 +89,7 @@ class FittedCodec(Codec):
         integers = (("sample_rate", sample_rate, 1), ("n_fft", n_fft, 2), ("hop_length", hop_length, 1),
                     ("griffin_lim_iters", griffin_lim_iters, 0), ("median_frames", median_frames, 1))
         for name, value, least in integers:
-            if not isinstance(value, (int, np.integer)) or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+            int_at_least(name, value, least)
         if median_frames % 2 == 0:
             raise ValueError(f"median_frames must be odd (a centred window), got {median_frames}")
         if hop_length > n_fft:

@@ -28,7 +28,9 @@ from instrumentgen.progress import progress_bar
 
 log = logging.getLogger(__name__)
 DROP_COLUMNS = ("row", "gain", "source_path")
-SILENCE_PEAK = 1e-6
+# A note whose peak is at most this holds no signal at all (-120 dBFS, below the smallest step of 16-bit
+# audio, 3e-5): digital silence, which has no timbre to embed.
+DIGITAL_SILENCE_PEAK = 1e-6
 
 
 class FeatureError(ValueError):
@@ -68,14 +70,14 @@ def read_features(path: str | Path) -> tuple[pa.Table, np.ndarray]:
     return table.drop(["feature"]), feature_array(table)
 
 
-def check_audio(batch: np.ndarray, names: list[str]) -> None:
-    """Reject non-finite or silent notes ``[B, T]``, naming the first bad one."""
+def check_finite_and_audible(batch: np.ndarray, names: list[str]) -> None:
+    """Reject notes ``[B, T]`` with NaN or infinite samples, or digitally silent; names the first bad one."""
     finite = np.isfinite(batch).all(axis=1)
     if not finite.all():
         raise FeatureError(f"note {names[int(np.argmin(finite))]!r}: audio contains NaN or infinite samples")
     peak = np.abs(batch).max(axis=1)
-    if (peak <= SILENCE_PEAK).any():
-        raise FeatureError(f"note {names[int(np.argmax(peak <= SILENCE_PEAK))]!r}: audio is silent "
+    if (peak <= DIGITAL_SILENCE_PEAK).any():
+        raise FeatureError(f"note {names[int(np.argmax(peak <= DIGITAL_SILENCE_PEAK))]!r}: audio is silent "
                            f"(peak {peak.min():.2g})")
 
 
@@ -129,7 +131,7 @@ def cache_features(
             for b in range(start, min(start + chunk, n), batch_size):
                 rows = np.arange(b, min(b + batch_size, n))
                 audio = store.batch(rows)
-                check_audio(audio, names[b:b + len(rows)])
+                check_finite_and_audible(audio, names[b:b + len(rows)])
                 values.append(_checked(compute(audio), names[b:b + len(rows)], name))
                 bar.update(len(rows))
             with atomic_path(parts / f"part-{start:09d}.parquet", suffix=".parquet") as tmp:

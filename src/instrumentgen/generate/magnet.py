@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from instrumentgen.checks import int_at_least, is_int
 from instrumentgen.generate.conditioning import condition_tokens, prepare
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample
 from instrumentgen.lm.conditioners import Conditions
@@ -46,16 +47,15 @@ class MagnetSettings:
     span_length: int = 3
 
     def __post_init__(self) -> None:
-        if not self.steps or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in self.steps):
+        if not self.steps or not all(is_int(s) and s >= 1 for s in self.steps):
             raise ValueError(f"MAGNeT steps must be positive ints, one per codebook, got {self.steps!r}")
+        object.__setattr__(self, "steps", tuple(int(s) for s in self.steps))
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.cfg_min < 0 or self.cfg_max < 0:
             raise ValueError(
                 f"bad MAGNeT sampling settings: temperature {self.temperature}, top_p {self.top_p}, "
                 f"cfg {self.cfg_max}->{self.cfg_min}"
             )
-        span = self.span_length
-        if isinstance(span, bool) or not isinstance(span, int) or span < 1:
-            raise ValueError(f"span_length must be an int >= 1, got {self.span_length!r}")
+        object.__setattr__(self, "span_length", int_at_least("span_length", self.span_length, 1))
 
 
 @dataclass(frozen=True)

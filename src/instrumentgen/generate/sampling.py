@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from instrumentgen.checks import int_at_least, number_at_least, number_in_range
+
 
 @dataclass(frozen=True)
 class SamplingSettings:
@@ -22,14 +24,10 @@ class SamplingSettings:
     cfg_coef: float = 3.0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
-            raise ValueError(f"top_k must be an int >= 0, got {self.top_k!r}")
-        if not 0.0 <= self.top_p <= 1.0:
-            raise ValueError(f"top_p must be in [0, 1], got {self.top_p}")
-        if self.cfg_coef < 0:
-            raise ValueError(f"cfg_coef must be >= 0, got {self.cfg_coef}")
+        number_at_least("temperature", self.temperature, 0.0)
+        object.__setattr__(self, "top_k", int_at_least("top_k", self.top_k, 0))
+        number_in_range("top_p", self.top_p, 0.0, 1.0)
+        number_at_least("cfg_coef", self.cfg_coef, 0.0)
 
     @property
     def greedy(self) -> bool:

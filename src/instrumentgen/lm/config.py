@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from instrumentgen.checks import known_keys, number_in_range, positive_int
+
 CLAP_QUANTISERS = ("frozen", "ema")  # see lm.conditioners.ResidualVQ
 
 
@@ -49,10 +51,9 @@ class LMConfig:
                         f"lm clap_quantiser {value!r} is unknown; valid: {', '.join(CLAP_QUANTISERS)}"
                     )
             elif f.name == "dropout":
-                if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-                    raise ValueError(f"lm dropout must be in [0, 1), got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"lm {f.name} must be a positive int, got {value!r}")
+                number_in_range("lm dropout", value, 0.0, 1.0, high_inclusive=False)
+            else:
+                object.__setattr__(self, f.name, positive_int(f"lm {f.name}", value))
         if self.dim % 2:
             raise ValueError(f"lm dim must be even (sinusoidal positions), got {self.dim}")
         if self.dim % self.n_heads:
@@ -78,10 +79,7 @@ class LMConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LMConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown lm config keys: {', '.join(unknown)}")
+        known_keys("lm config keys", values, (f.name for f in fields(cls)))
         return cls(**values)
 
     def mismatch(self, other: LMConfig) -> list[str]:

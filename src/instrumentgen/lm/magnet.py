@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from instrumentgen.checks import number_in_range, positive_int
+
 __all__ = [
     "MagnetMask",
     "apply_mask",
@@ -26,12 +28,6 @@ __all__ = [
     "sample_magnet_mask",
     "spans_for_rate",
 ]
-
-
-def _check_pos_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def cosine_rate(u: np.ndarray) -> np.ndarray:
@@ -57,13 +53,12 @@ def masked_fraction_table(n_frames: int, span_length: int) -> np.ndarray:
     Returns a read-only float64 array of shape ``[n_frames + 1]`` (entry 0 is 0.0; entries ``n > T - L``
     are 1.0), non-decreasing in ``n``. Cached per ``(n_frames, span_length)``.
     """
-    return _table(_check_pos_int("n_frames", n_frames), _check_pos_int("span_length", span_length))
+    return _table(positive_int("n_frames", n_frames), positive_int("span_length", span_length))
 
 
 def spans_for_rate(rate: float, n_frames: int, span_length: int) -> int:
     """Number of spans ``n`` in ``1..n_frames`` whose expected masked fraction is closest to ``rate``."""
-    if not (isinstance(rate, int | float | np.floating) and 0.0 <= float(rate) <= 1.0):
-        raise ValueError(f"rate must be a number in [0, 1], got {rate!r}")
+    number_in_range("rate", rate, 0.0, 1.0)
     table = masked_fraction_table(n_frames, span_length)
     return int(np.argmin(np.abs(table[1:] - float(rate)))) + 1
 
@@ -107,10 +102,10 @@ def sample_magnet_mask(
     batch: int, n_codebooks: int, n_frames: int, rng: np.random.Generator, span_length: int = 3
 ) -> MagnetMask:
     """Draw MAGNeT masks for a ``[batch, n_codebooks, n_frames]`` code tensor (see module docstring)."""
-    b = _check_pos_int("batch", batch)
-    k = _check_pos_int("n_codebooks", n_codebooks)
-    t = _check_pos_int("n_frames", n_frames)
-    span = _check_pos_int("span_length", span_length)
+    b = positive_int("batch", batch)
+    k = positive_int("n_codebooks", n_codebooks)
+    t = positive_int("n_frames", n_frames)
+    span = positive_int("span_length", span_length)
     stage = rng.integers(0, k, size=b)
     rate = cosine_rate(rng.random(b))
     input_mask = np.zeros((b, k, t), dtype=bool)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from instrumentgen.checks import positive_int
+
 __all__ = ["DelayPattern"]
 
 
@@ -32,20 +34,10 @@ class DelayPattern:
     special_token: int
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.n_codebooks, bool)
-            or not isinstance(self.n_codebooks, int)
-            or self.n_codebooks < 1
-        ):
-            raise ValueError(f"n_codebooks must be a positive int, got {self.n_codebooks!r}")
-        if (
-            isinstance(self.special_token, bool)
-            or not isinstance(self.special_token, int)
-            or self.special_token < 1
-        ):
-            raise ValueError(
-                f"special_token must be a positive int (the codebook size), got {self.special_token!r}"
-            )
+        object.__setattr__(self, "n_codebooks", positive_int("n_codebooks", self.n_codebooks))
+        object.__setattr__(
+            self, "special_token", positive_int("special_token (the codebook size)", self.special_token)
+        )
 
     # ------------------------------------------------------------------ helpers
     def _check_3d(self, x: torch.Tensor, name: str) -> None:
@@ -79,10 +71,7 @@ class DelayPattern:
         Returns a BoolTensor ``[K, T + K - 1]`` with ``valid[k, s] = (k <= s < k + T)``. False marks the
         ``special_token`` steps: the first ``k`` and the last ``K - 1 - k`` steps of codebook ``k``.
         """
-        if isinstance(n_frames, bool) or not isinstance(n_frames, int):
-            raise ValueError(f"n_frames must be an int, got {n_frames!r}")
-        if n_frames < 1:
-            raise ValueError(f"n_frames must be >= 1, got {n_frames}")
+        n_frames = positive_int("n_frames", n_frames)
         off = self._offsets(self.sequence_length(n_frames), torch.device(device) if device else None)
         return (off >= 0) & (off < n_frames)
 

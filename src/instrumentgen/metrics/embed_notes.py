@@ -32,7 +32,7 @@ import soundfile as sf
 import torch
 
 from instrumentgen.atomic import atomic_path
-from instrumentgen.features.cache import SILENCE_PEAK, FeatureError, fixed_size_array, read_features
+from instrumentgen.features.cache import DIGITAL_SILENCE_PEAK, FeatureError, fixed_size_array, read_features
 from instrumentgen.generate.manifest import read_manifest
 from instrumentgen.progress import progress_bar
 
@@ -132,7 +132,7 @@ def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np
                 raise FeatureError(
                     f"{source}: note {names[int(np.argmin(finite))]}: audio contains NaN or infinite samples"
                 )
-            silent += int((np.abs(audio).max(axis=1) <= SILENCE_PEAK).sum())
+            silent += int((np.abs(audio).max(axis=1) <= DIGITAL_SILENCE_PEAK).sum())
             try:
                 values = np.asarray(embed_fn(audio), dtype=np.float32)
             except ValueError as err:  # e.g. notes too short for VGGish
@@ -151,7 +151,7 @@ def embed(batches: AudioBatches, total: int, embed_fn: Callable[[np.ndarray], np
             features.append(values)
             bar.update(len(notes))
     if silent:
-        log.warning("%d of %d notes are silent (peak <= %g)", silent, total, SILENCE_PEAK)
+        log.warning("%d of %d notes are silent (peak <= %g)", silent, total, DIGITAL_SILENCE_PEAK)
     table = pd.concat(frames, ignore_index=True)
     table["feature"] = list(np.concatenate(features))
     return table

@@ -19,6 +19,7 @@ from typing import Any
 import soundfile as sf
 
 from instrumentgen.atomic import atomic_dir
+from instrumentgen.checks import int_at_least, number_in_range, positive_int
 from instrumentgen.nsynth import metadata
 from instrumentgen.progress import progress_bar
 from instrumentgen.synth.captions import captions
@@ -55,8 +56,7 @@ def _render_job(job: _Job) -> int:
 def _validate(seed: int, instruments_per_family: Mapping[str, int], sample_rate: int, note_seconds: float,
               pitch_step: int, velocities: Sequence[int], cell_dropout: float | Mapping[str, float],
               workers: int) -> None:
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    int_at_least("seed", seed, 0)
     if not instruments_per_family:
         raise ValueError("instruments_per_family is empty; give a count for at least one of "
                          f"{', '.join(metadata.SPLITS)}")
@@ -64,33 +64,27 @@ def _validate(seed: int, instruments_per_family: Mapping[str, int], sample_rate:
         if split not in metadata.SPLITS:
             raise ValueError(f"instruments_per_family: unknown split {split!r} (expected one of "
                              f"{', '.join(metadata.SPLITS)})")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ValueError(f"instruments_per_family[{split!r}] must be a non-negative integer, "
-                             f"got {count!r}")
+        int_at_least(f"instruments_per_family[{split!r}]", count, 0)
     total = sum(instruments_per_family.values())
     if total == 0:
         raise ValueError(f"instruments_per_family has no positive count: {dict(instruments_per_family)}")
     if total > 1000:
         raise ValueError(f"instruments_per_family: {total} instruments per family exceed NSynth's 3-digit "
                          "instrument numbers (at most 1000)")
-    if not isinstance(sample_rate, int) or sample_rate < MIN_SAMPLE_RATE:
-        raise ValueError(f"sample_rate must be an integer >= {MIN_SAMPLE_RATE} Hz, got {sample_rate!r}")
+    int_at_least("sample_rate (Hz)", sample_rate, MIN_SAMPLE_RATE)
     if not (isinstance(note_seconds, int | float) and math.isfinite(note_seconds) and note_seconds > 0):
         raise ValueError(f"note_seconds must be > 0, got {note_seconds!r}")
     if round(note_seconds * sample_rate) < MIN_FRAMES:
         raise ValueError(f"note_seconds={note_seconds} gives fewer than {MIN_FRAMES} frames at "
                          f"sample_rate={sample_rate}")
-    if not isinstance(pitch_step, int) or pitch_step < 1:
-        raise ValueError(f"pitch_step must be a positive integer, got {pitch_step!r}")
+    positive_int("pitch_step", pitch_step)
     bad = [v for v in velocities if v not in metadata.VELOCITIES]
     if not velocities or bad:
         raise ValueError(f"velocities must be a non-empty subset of {list(metadata.VELOCITIES)}, "
                          f"got {list(velocities)}")
     for split, rate in per_split_dropout(cell_dropout, instruments_per_family).items():
-        if isinstance(rate, bool) or not (isinstance(rate, int | float) and 0 <= rate < 1):
-            raise ValueError(f"cell_dropout[{split!r}] must be in [0, 1), got {rate!r}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        number_in_range(f"cell_dropout[{split!r}]", rate, 0.0, 1.0, high_inclusive=False)
+    positive_int("workers", workers)
 
 
 def per_split_dropout(cell_dropout: float | Mapping[str, float], splits) -> dict[str, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from instrumentgen.checks import int_at_least, is_number, known_keys, number_at_least, number_in_range
 from instrumentgen.lm.objective import get_objective
 
 # Settings that change how a run is observed or executed, not the trajectory of its weights: a checkpoint
@@ -36,7 +37,7 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         betas = tuple(self.betas) if isinstance(self.betas, list | tuple) else ()
-        if len(betas) != 2 or not all(_number(b) and 0.0 <= b < 1.0 for b in betas):
+        if len(betas) != 2 or not all(is_number(b) and 0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"train.betas must be two numbers in [0, 1), got {self.betas!r}")
         object.__setattr__(self, "betas", tuple(float(b) for b in betas))
         positive = (
@@ -50,19 +51,14 @@ class TrainSettings:
             "processes",
         )
         for name in positive:
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("warmup_steps", self.warmup_steps, minimum=0)
-        _check_int("threads", self.threads, minimum=0)
+            object.__setattr__(self, name, int_at_least(f"train.{name}", getattr(self, name), 1))
+        for name in ("warmup_steps", "threads"):
+            object.__setattr__(self, name, int_at_least(f"train.{name}", getattr(self, name), 0))
         for name in ("cfg_dropout", "attribute_dropout", "min_lr_ratio"):
-            value = getattr(self, name)
-            if not _number(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"train.{name} must be in [0, 1], got {value!r}")
+            number_in_range(f"train.{name}", getattr(self, name), 0.0, 1.0)
         for name in ("lr", "grad_clip"):
-            value = getattr(self, name)
-            if not _number(value) or value <= 0:
-                raise ValueError(f"train.{name} must be > 0, got {value!r}")
-        if not _number(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"train.weight_decay must be >= 0, got {self.weight_decay!r}")
+            number_at_least(f"train.{name}", getattr(self, name), 0.0, strict=True)
+        number_at_least("train.weight_decay", self.weight_decay, 0.0)
         if self.checkpoint_every % self.log_every:
             raise ValueError(
                 f"train.checkpoint_every ({self.checkpoint_every}) must be a multiple of train.log_every "
@@ -75,10 +71,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown train settings: {', '.join(unknown)}")
+        known_keys("train settings", values, (f.name for f in fields(cls)))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,12 +117,3 @@ def settings_for_objective(train: dict[str, Any], objective: str) -> dict[str, A
     merged = {**shared, **table.get(get_objective(objective).name, {})}
     TrainSettings.from_dict(merged)
     return merged
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"train.{name} must be an int >= {minimum}, got {value!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from instrumentgen.clap.audio import check_audio, resample
+from instrumentgen.audio import check_mono_batch, resample_batch
 
 SAMPLE_RATE = 16000
 WINDOW = 400  # 25 ms
@@ -67,8 +67,8 @@ def examples(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     Every note of a batch gives the same E (a batch has one length); a note shorter than one
     example (0.975 s) is an error rather than an empty embedding."""
-    audio = check_audio(audio, sample_rate)
-    audio16 = resample(audio, sample_rate, SAMPLE_RATE)
+    audio = check_mono_batch(audio, sample_rate)
+    audio16 = resample_batch(audio, sample_rate, SAMPLE_RATE)
     count = examples_per_note(audio16.shape[1])
     if count == 0:
         raise ValueError(
