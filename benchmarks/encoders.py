@@ -21,13 +21,13 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from measure import git_commit, print_result, run_case_process
 
 from instrumentgen.config import REPO_ROOT
 
@@ -118,19 +118,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case)))
+        print_result(run_case(args.case))
         return
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     results = {}
     for case in args.cases:
-        proc = subprocess.run([sys.executable, __file__, "--case", case], capture_output=True, text=True,
-                              env=env)
-        if proc.returncode != 0:
+        proc = run_case_process([sys.executable, __file__, "--case", case], env)
+        if proc.result is None:
             raise RuntimeError(f"{case} failed:\n{proc.stderr[-3000:]}")
-        results[case] = json.loads(proc.stdout.strip().splitlines()[-1])
+        results[case] = proc.result
         print(case, results[case], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = git_commit(REPO_ROOT)
     record = {"benchmark": "encoder throughput, batched vs one note at a time",
               "command": "make bench-encoders",
               "date": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,

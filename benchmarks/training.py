@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from measure import note_frames, print_result, run_case_process  # noqa: E402
+
+from instrumentgen.config import load_profile  # noqa: E402
+
 PAPER_STEPS = 1_000_000
 
 
@@ -36,9 +39,9 @@ def run_case(args: argparse.Namespace) -> dict:
     import torch
 
     from instrumentgen.config import load_profile
-    from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun
-    from instrumentgen.train.settings import TrainSettings, settings_for_objective
-    from instrumentgen.train.synthetic_caches import write_split
+    from instrumentgen.testing import synthetic_splits, train_run
+    from instrumentgen.train.loop import Trainer
+    from instrumentgen.train.settings import settings_for_objective
     from instrumentgen.train.variants import get_variant
 
     params = load_profile(args.size)
@@ -55,23 +58,9 @@ def run_case(args: argparse.Namespace) -> dict:
             lm.get("clap_dim", 512),
             settings["batch_size"] * 4,
         )
-        paths = {
-            split: write_split(folder, split, notes // 16, 16, frames, card, clap_dim)
-            for split in ("train", "valid")
-        }
+        paths = synthetic_splits(folder, notes // 16, 16, frames, card, clap_dim)
         lm["codebook_size"] = params["codec"]["codebook_size"]
-        run = TrainRun(
-            variant=args.variant,
-            lm=lm,
-            settings=TrainSettings.from_dict(settings),
-            seed=0,
-            train=SplitFiles(**paths["train"]),
-            valid=SplitFiles(**paths["valid"]),
-            model_out=folder / "m.pt",
-            results_dir=folder / "r",
-            checkpoint_root=folder / "c",
-        )
-        trainer = Trainer(run)
+        trainer = Trainer(train_run(folder, paths, args.variant, lm, settings, seed=0))
         trainer.build()
         cuda = trainer.dist.device.type == "cuda"
         sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -107,7 +96,7 @@ def run_case(args: argparse.Namespace) -> dict:
     }
     if cuda:
         result["peak_gpu_mem_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    print("RESULT " + json.dumps(result), flush=True)
+    print_result(result)
     return result
 
 
@@ -152,7 +141,7 @@ def main() -> None:
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     for size, variant, compile_, precision, warmup, steps in cases:
-        frames = 345 if size == "paper" else 50  # 4 s of DAC frames; 1 s of the fitted codec's
+        frames = note_frames(load_profile(size))  # paper: 4 s of DAC frames; tiny: 1 s of the fitted codec's
         cmd = [
             sys.executable,
             __file__,
@@ -173,9 +162,8 @@ def main() -> None:
             str(frames),
         ]
         print("running", " ".join(cmd[2:]), flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-        if proc.returncode or not line:
+        proc = run_case_process(cmd, env)
+        if proc.result is None:
             results.append(
                 {
                     "size": size,
@@ -187,8 +175,8 @@ def main() -> None:
             )
             print(proc.stderr[-2000:], flush=True)
             continue
-        results.append(json.loads(line[0][7:]))
-        print(line[0], flush=True)
+        results.append(proc.result)
+        print_result(proc.result)
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),

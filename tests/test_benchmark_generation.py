@@ -5,9 +5,14 @@ The ``ar_vs_transformers`` case is left out: importing transformers alone takes 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import os
+import resource
+import statistics
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,15 +20,20 @@ import torch
 
 from instrumentgen.config import load_profile
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "generation.py"
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH = BENCH_DIR / "generation.py"
 
 
 def test_quick_mode_writes_the_reported_fields(tmp_path: Path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH_DIR))  # generation.py imports generation_cases/ next to it
     spec = importlib.util.spec_from_file_location("bench_generation", BENCH)
     bench = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, bench)  # dataclasses look their module up
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(bench, "TINY", tmp_path / "no-demo")  # random tiny models, whatever the demo built
+    instrument_case = importlib.import_module("generation_cases.instrument")
+    target = importlib.import_module("generation_cases.magnet_vs_ar").MAGNET_TARGET
+    monkeypatch.setattr(instrument_case, "TINY", tmp_path / "no-demo")  # random tiny models, not the demo's
+    started = datetime.now(UTC).replace(microsecond=0)
     out = tmp_path / "generation.json"
     threads = torch.get_num_threads()
     try:  # one thread: these small ops only lose from threading, and a busy machine makes it much worse
@@ -32,13 +42,21 @@ def test_quick_mode_writes_the_reported_fields(tmp_path: Path, monkeypatch):
     finally:
         torch.set_num_threads(threads)
     record = json.loads(out.read_text())
-    assert record["quick"] and record["machine"]["torch"] and record["machine"]["cpu_count"] >= 1
+    assert record["quick"] and record["machine"]["torch"] == torch.__version__
+    assert record["machine"]["cpu_count"] == os.cpu_count()
     magnet, sweep, instrument = record["results"]
-    assert magnet["threads"] == instrument["threads"] == 1 and magnet["date"] and magnet["peak_rss_mb"] > 0
+    assert magnet["threads"] == instrument["threads"] == 1
+    assert started <= datetime.fromisoformat(magnet["date"]) <= datetime.now(UTC)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the cases ran in this process
+    assert 0 < magnet["peak_rss_mb"] <= round(peak_mb)
     assert magnet["case"] == "magnet_vs_ar"
     assert magnet["forward_passes"] == {"magnet": 5, "ar": 12 + 3}  # sum(steps); frames + K - 1
     assert len(magnet["raw_s"]["magnet"]) == len(magnet["raw_s"]["ar"]) == magnet["rounds"]
-    assert magnet["speedup_magnet_over_ar"] > 0 and isinstance(magnet["target_met"], bool)
+    for name, raw in magnet["raw_s"].items():
+        assert magnet["median_s"][name] == pytest.approx(statistics.median(raw), abs=1e-4)
+    speedup = magnet["median_s"]["ar"] / magnet["median_s"]["magnet"]
+    assert magnet["speedup_magnet_over_ar"] == pytest.approx(speedup, abs=1e-3)
+    assert magnet["target_met"] is (magnet["speedup_magnet_over_ar"] >= target)
     assert sweep["case"] == "batch_sweep"
     tiny_sweep = sweep["sizes"]["tiny"]
     magnet_steps = sum(load_profile("tiny")["generate"]["magnet"]["steps"])

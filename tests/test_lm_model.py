@@ -25,22 +25,13 @@ from instrumentgen.lm.losses import ar_inputs, ar_loss, magnet_loss
 from instrumentgen.lm.magnet import sample_magnet_mask
 from instrumentgen.lm.model import CodecLM, LMOutput
 from instrumentgen.lm.pattern import DelayPattern
+from instrumentgen.testing import TINY_LM, random_conditions, random_model
 from instrumentgen.train.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-TINY = {
-    "dim": 32,
-    "n_layers": 2,
-    "n_heads": 2,
-    "codebook_size": 16,
-    "clap_dim": 8,
-    "clap_n_q": 2,
-    "clap_bins": 8,
-    "category_dim": 4,
-    "max_frames": 16,
-}
+TINY = {**TINY_LM, "max_frames": 16}
 N_CLASSES = {"pitch": 88, "velocity": 5, "family": 11, "source": 3}
 
 
@@ -49,29 +40,12 @@ def tiny_config(**overrides) -> LMConfig:
 
 
 def tiny_model(seed: int = 0, **overrides) -> CodecLM:
-    """A tiny model in eval mode with "trained-looking" weights: the 0.02-std initialisation makes the
-    conditions' effect on the logits ~1e-5 at d = 32, too close to float noise to tell apart."""
-    torch.manual_seed(seed)
-    model = CodecLM(tiny_config(**overrides))
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear | torch.nn.Embedding):
-                module.weight.normal_(std=0.25)
-        model.conditions.null.normal_()
-    model.conditions.initialize_clap(torch.randn(50, 8), torch.Generator().manual_seed(0))
-    return model.eval()
+    """A tiny model in eval mode with "trained-looking" weights (see :mod:`instrumentgen.testing`)."""
+    return random_model(tiny_config(**overrides), seed, weight_std=0.25, clap_rows=50)
 
 
 def make_conditions(batch: int, seed: int, drop: torch.Tensor | None = None) -> Conditions:
-    g = torch.Generator().manual_seed(seed)
-    return Conditions(
-        pitch=torch.randint(0, 88, (batch,), generator=g),
-        velocity=torch.randint(0, 5, (batch,), generator=g),
-        family=torch.randint(0, 11, (batch,), generator=g),
-        source=torch.randint(0, 3, (batch,), generator=g),
-        clap=torch.randn(batch, 8, generator=g),
-        drop=drop,
-    )
+    return random_conditions(batch, seed=seed, drop=drop)
 
 
 def opposite_conditions(batch: int, drop: torch.Tensor | None = None) -> tuple[Conditions, Conditions]:

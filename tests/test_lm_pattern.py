@@ -7,7 +7,9 @@ import functools
 import pytest
 import torch
 
+from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.pattern import DelayPattern
+from instrumentgen.testing import musicgen
 
 CARD = 1024
 
@@ -86,21 +88,10 @@ def test_build_accepts_int32_and_keeps_device() -> None:
 
 @functools.cache
 def _hf_model(k: int, card: int):
-    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
-
-    cfg = MusicgenDecoderConfig(
-        vocab_size=card,
-        num_codebooks=k,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        ffn_dim=32,
-        max_position_embeddings=64,
-        pad_token_id=card,
-        bos_token_id=card,
-        audio_channels=1,
-    )
-    return MusicgenForCausalLM(cfg).eval()
+    """A one-layer MusicGen decoder with ``k`` codebooks of ``card`` codes (pad = BOS = ``card``)."""
+    config = LMConfig(dim=16, n_layers=1, n_heads=2, ffn_mult=2, n_codebooks=k, codebook_size=card,
+                      max_frames=64 - k)
+    return musicgen(config)
 
 
 # transformers' build_delay_pattern_mask returns its input unshifted when max_length < 2K - 1,

@@ -18,13 +18,13 @@ import pytest
 import torch
 
 from instrumentgen.lm.conditioners import CONDITIONS
+from instrumentgen.testing import synthetic_splits, train_run
 from instrumentgen.train.checkpoint import CheckpointError, load_model, read_checkpoint
 from instrumentgen.train.cli import build_run, parse_args
 from instrumentgen.train.data import DropoutSettings, TrainingDataError, condition_drop, load_split
-from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun, batch_rows
+from instrumentgen.train.loop import Trainer, TrainRun, batch_rows
 from instrumentgen.train.schedule import lr_factor
 from instrumentgen.train.settings import TrainSettings, settings_for_objective
-from instrumentgen.train.synthetic_caches import write_split
 
 LM = {
     "dim": 32,
@@ -43,7 +43,7 @@ CARD, FRAMES, CLAP = 32, 12, 8
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory) -> dict[str, dict[str, Path]]:
     folder = tmp_path_factory.mktemp("caches")
-    return {split: write_split(folder, split, 4, 10, FRAMES, CARD, CLAP) for split in ("train", "valid")}
+    return synthetic_splits(folder, 4, 10, FRAMES, CARD, CLAP)
 
 
 def make_run(caches, tmp: Path, variant="baseline", lm=None, **settings) -> TrainRun:
@@ -57,17 +57,7 @@ def make_run(caches, tmp: Path, variant="baseline", lm=None, **settings) -> Trai
         "valid_max_notes": 16,
         "threads": 1,
     }
-    return TrainRun(
-        variant=variant,
-        lm=lm or LM,
-        settings=TrainSettings.from_dict({**base, **settings}),
-        seed=7,
-        train=SplitFiles(**caches["train"]),
-        valid=SplitFiles(**caches["valid"]),
-        model_out=tmp / "model.pt",
-        results_dir=tmp / "results",
-        checkpoint_root=tmp / "ckpt",
-    )
+    return train_run(tmp, caches, variant, lm or LM, {**base, **settings}, seed=7)
 
 
 def cli_args(caches, tmp: Path, variant="baseline", lm=None, **settings) -> list[str]:
