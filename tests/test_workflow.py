@@ -148,8 +148,9 @@ def test_paper_profile_plans_generation_on_the_gpu(tmp_path: Path):
 
 def test_paper_profile_plans_vggish_for_every_set_of_the_tables(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
-    features = planned_jobs(snakemake(ws, "-n", "features"))
-    assert features["fetch_vggish"] == 1  # with the other weights: before any training
+    features = snakemake(ws, "-n", "-p", "features")
+    assert planned_jobs(features)["fetch_weights"] == 3  # with the other weights: before any training
+    assert "fetch_weights vggish --dir data/paper/models/vggish" in features.stdout + features.stderr
     proc = snakemake(ws, "-n", "-p", "evaluate")
     jobs = planned_jobs(proc)
     assert jobs["embed_test_vggish"] == 1 and jobs["embed_reconstruction"] == 2
@@ -393,7 +394,7 @@ def mtimes(root: Path) -> dict[Path, int]:
 def test_paper_profile_plans_the_features_phase(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     jobs = planned_jobs(snakemake(ws, "-n", "features"))
-    assert jobs["fetch_dac"] == 1 and jobs["fetch_clap"] == 1 and jobs["encode_codes"] == 3
+    assert jobs["fetch_weights"] == 3 and jobs["encode_codes"] == 3  # DAC, LAION-CLAP and VGGish weights
     assert jobs["embed_audio"] == 3 and jobs["embed_prompts"] == 1 and jobs["codec_quality"] == 1
     assert "bootstrap_codec" not in jobs and "bootstrap_clap" not in jobs and "clap_retrieval" not in jobs
 

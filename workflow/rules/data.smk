@@ -3,10 +3,10 @@
 
 rule data:
     input:
-        expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
-        expand(f"{DATA}/resampled/{{split}}.{{ext}}", split=SPLITS, ext=["npy", "parquet"]),
-        f"{RESULTS}/data/summary.csv",
-        f"{RESULTS}/data/coverage.png",
+        expand(PATHS.manifest("{split}"), split=SPLITS),
+        [store_files(split) for split in SPLITS],
+        PATHS.data_summary,
+        PATHS.data_coverage,
 
 
 rule nsynth:
@@ -16,7 +16,7 @@ rule nsynth:
         # archives are checksummed and prune re-validates the data anyway.
         ancient(code("nsynth/fetch.py", "download.py", "nsynth/archive.py", follow_imports=False)),
     output:
-        directory(f"{DATA}/nsynth/nsynth-{{split}}"),
+        directory(PATHS.downloaded_split("{split}")),
     params:
         out_root=parent_of_output,
         base_url=P["nsynth"]["base_url"],
@@ -26,7 +26,7 @@ rule nsynth:
     conda:
         ENV
     log:
-        f"{LOGS}/nsynth_{{split}}.log",
+        PATHS.log("nsynth_{split}"),
     shell:
         "python -m instrumentgen.nsynth.fetch --split {wildcards.split}"
         " --base-url {params.base_url} --archive-dir {params.archive_dir}"
@@ -38,22 +38,22 @@ rule synthesize:
     input:
         code("synth"),
     output:
-        [directory(f"{DATA}/synthetic/nsynth-{s}") for s in SPLITS],
-        captions=f"{DATA}/synthetic/captions.json",
+        [directory(PATHS.synthetic_split(s)) for s in SPLITS],
+        captions=PATHS.captions,
     params:
         out_root=parent_of_output,
         seed=P["seed"],
-        per_family=",".join(f"{s}={P['synthetic']['instruments_per_family'][s]}" for s in SPLITS),
+        per_family=settings.per_split(P["synthetic"]["instruments_per_family"], SPLITS),
         pitch_step=P["synthetic"]["pitch_step"],
-        cell_dropout=synthetic_cell_dropout,
+        cell_dropout=settings.synthetic_cell_dropout(P),
         sample_rate=P["data"]["sample_rate"],
         note_seconds=P["data"]["note_seconds"],
         velocities=P["data"]["velocities"],
-    threads: 16  # capped at --cores
+    threads: ALL_CORES
     conda:
         ENV
     log:
-        f"{LOGS}/synthesize.log",
+        PATHS.log("synthesize"),
     shell:
         "python -m instrumentgen.synth --out-root {params.out_root} --seed {params.seed}"
         " --instruments-per-family {params.per_family}"
@@ -67,7 +67,7 @@ rule prune:
         raw=raw_split,
         code=code("data/prune.py"),
     output:
-        f"{DATA}/manifest/{{split}}.parquet",
+        PATHS.manifest("{split}"),
     params:
         pitch_min=P["data"]["pitch_min"],
         pitch_max=P["data"]["pitch_max"],
@@ -77,7 +77,7 @@ rule prune:
     conda:
         ENV
     log:
-        f"{LOGS}/prune_{{split}}.log",
+        PATHS.log("prune_{split}"),
     shell:
         "python -m instrumentgen.data.prune --split-dir {input.raw} --out {output}"
         " --pitch-min {params.pitch_min} --pitch-max {params.pitch_max}"
@@ -87,22 +87,22 @@ rule prune:
 
 rule resample:
     input:
-        manifest=f"{DATA}/manifest/{{split}}.parquet",
+        manifest=PATHS.manifest("{split}"),
         code=code("data/resample.py"),
     output:
-        audio=f"{DATA}/resampled/{{split}}.npy",
-        index=f"{DATA}/resampled/{{split}}.parquet",
+        audio=PATHS.store_audio("{split}"),
+        index=PATHS.store_index("{split}"),
     params:
         target_rate=P["resample"]["target_rate"],
         quality=P["resample"]["quality"],
         chunk_notes=P["resample"]["chunk_notes"],
         sample_rate=P["data"]["sample_rate"],
         note_seconds=P["data"]["note_seconds"],
-    threads: 16  # capped at --cores
+    threads: ALL_CORES
     conda:
         ENV
     log:
-        f"{LOGS}/resample_{{split}}.log",
+        PATHS.log("resample_{split}"),
     shell:
         "python -m instrumentgen.data.resample --manifest {input.manifest}"
         " --out-audio {output.audio} --out-index {output.index}"
@@ -113,15 +113,15 @@ rule resample:
 
 rule data_summary:
     input:
-        manifests=expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
+        manifests=expand(PATHS.manifest("{split}"), split=SPLITS),
         code=code("data/summary.py"),
     output:
-        table=report(f"{RESULTS}/data/summary.csv", caption="../report/data_summary.rst", category="Data"),
-        figure=report(f"{RESULTS}/data/coverage.png", caption="../report/data_coverage.rst", category="Data"),
+        table=report(PATHS.data_summary, caption="../report/data_summary.rst", category="Data"),
+        figure=report(PATHS.data_coverage, caption="../report/data_coverage.rst", category="Data"),
     conda:
         ENV
     log:
-        f"{LOGS}/data_summary.log",
+        PATHS.log("data_summary"),
     shell:
         "python -m instrumentgen.data.summary --manifests {input.manifests}"
         " --table {output.table} --figure {output.figure} > {log} 2>&1"

@@ -8,21 +8,21 @@
 
 rule evaluate:
     input:
-        f"{RESULTS}/metrics/evaluation.json",
-        f"{RESULTS}/evaluate/t2i_spectrograms.png",
-        f"{DATA}/listening/kit",  # the listening tests (listening.smk) are part of the evaluation
-        f"{RESULTS}/listening/table4.md",
-        f"{RESULTS}/companion",
+        PATHS.evaluation_metrics,
+        PATHS.t2i_spectrograms,
+        PATHS.listening_kit,  # the listening tests (listening.smk) are part of the evaluation
+        PATHS.table4_md,
+        PATHS.companion,
 
 
 rule embed_generated:
     input:
         model=embedder_model,
-        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
-        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        manifest=PATHS.generated("{variant}", "{task}"),
+        audio=PATHS.generated_audio("{variant}", "{task}"),
         code=embedder_code,
     output:
-        f"{DATA}/evaluation/{{embedder}}/{{variant}}_{{task}}.parquet",
+        PATHS.embeddings("{embedder}", "{variant}_{task}"),
     params:
         batch_size=embedder_batch,
     threads: GEN_THREADS
@@ -32,7 +32,7 @@ rule embed_generated:
     conda:
         ENV
     log:
-        f"{LOGS}/embed_generated_{{embedder}}_{{variant}}_{{task}}.log",
+        PATHS.log("embed_generated_{embedder}_{variant}_{task}"),
     shell:
         "python -m instrumentgen.metrics.embed_notes --embedder {wildcards.embedder} --model {input.model}"
         " --manifest {input.manifest} --out {output} --batch-size {params.batch_size} --threads {threads}"
@@ -42,11 +42,11 @@ rule embed_generated:
 rule embed_reconstruction:
     input:
         model=embedder_model,
-        codec=codec_model(),
-        codes=f"{DATA}/features/codes/test.parquet",
+        codec=PATHS.codec,
+        codes=PATHS.codes("test"),
         code=embedder_code,
     output:
-        f"{DATA}/evaluation/{{embedder}}/reconstruction_test.parquet",
+        PATHS.embeddings("{embedder}", "reconstruction_test"),
     params:
         batch_size=embedder_batch,
     threads: GEN_THREADS
@@ -56,7 +56,7 @@ rule embed_reconstruction:
     conda:
         ENV
     log:
-        f"{LOGS}/embed_reconstruction_{{embedder}}.log",
+        PATHS.log("embed_reconstruction_{embedder}"),
     shell:
         "python -m instrumentgen.metrics.embed_notes --embedder {wildcards.embedder} --model {input.model}"
         " --codes {input.codes} --codec {input.codec} --out {output} --batch-size {params.batch_size}"
@@ -66,11 +66,11 @@ rule embed_reconstruction:
 rule embed_test_vggish:
     # The test split's own VGGish frames (its CLAP embeddings are the features phase's cache).
     input:
-        model=weights_file(VGGISH),
+        model=PATHS.vggish,
         store=store_files("test"),
         code=code("metrics/embed_notes.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/evaluation/vggish/test.parquet",
+        PATHS.embeddings("vggish", "test"),
     params:
         store=store_prefix,
         batch_size=VGGISH["batch_size"],
@@ -81,7 +81,7 @@ rule embed_test_vggish:
     conda:
         ENV
     log:
-        f"{LOGS}/embed_test_vggish.log",
+        PATHS.log("embed_test_vggish"),
     shell:
         "python -m instrumentgen.metrics.embed_notes --embedder vggish --model {input.model}"
         " --store {params.store} --out {output} --batch-size {params.batch_size} --threads {threads}"
@@ -91,31 +91,31 @@ rule embed_test_vggish:
 rule evaluate_tables:
     input:
         unpack(vggish_inputs),
-        reference=expand(f"{DATA}/features/clap_audio/{{split}}.parquet", split=["valid", "test"]),
-        test=f"{DATA}/features/clap_audio/test.parquet",
-        train=f"{DATA}/features/clap_audio/train.parquet",
-        reconstruction=f"{DATA}/evaluation/clap/reconstruction_test.parquet",
-        prompts=f"{DATA}/features/clap_text/prompts.parquet",
-        s2i=expand(f"{DATA}/evaluation/clap/{{variant}}_s2i.parquet", variant=VARIANTS),
-        t2i=expand(f"{DATA}/evaluation/clap/{{variant}}_t2i.parquet", variant=VARIANTS),
+        reference=expand(PATHS.clap_audio("{split}"), split=["valid", "test"]),
+        test=PATHS.clap_audio("test"),
+        train=PATHS.clap_audio("train"),
+        reconstruction=PATHS.embeddings("clap", "reconstruction_test"),
+        prompts=PATHS.clap_text,
+        s2i=expand(PATHS.embeddings("clap", "{variant}_s2i"), variant=VARIANTS),
+        t2i=expand(PATHS.embeddings("clap", "{variant}_t2i"), variant=VARIANTS),
         code=code("metrics/evaluate.py"),
     output:
-        metrics=f"{RESULTS}/metrics/evaluation.json",
-        details=f"{RESULTS}/evaluate/details.json",
+        metrics=PATHS.evaluation_metrics,
+        details=PATHS.evaluation_details,
         tables=report(
-            multiext(f"{RESULTS}/evaluate/table2", ".md", ".tex", ".csv")
-            + multiext(f"{RESULTS}/evaluate/table3", ".md", ".tex", ".csv"),
+            multiext(PATHS.evaluation_figure("table2"), ".md", ".tex", ".csv")
+            + multiext(PATHS.evaluation_figure("table3"), ".md", ".tex", ".csv"),
             caption="../report/tables.rst",
             category="Evaluation",
         ),
         figure=report(
-            multiext(f"{RESULTS}/evaluate/figure2", ".png", ".svg"),
+            multiext(PATHS.evaluation_figure("figure2"), ".png", ".svg"),
             caption="../report/figure2.rst",
             category="Evaluation",
         ),
     params:
-        s2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.s2i)),
-        t2i=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.t2i)),
+        s2i=lambda wc, input: variant_pairs(input.s2i),
+        t2i=lambda wc, input: variant_pairs(input.t2i),
         vggish=vggish_args,
         figure_prompt=P["evaluate"]["figure_prompt"] or "",
         seed=P["seed"],
@@ -123,7 +123,7 @@ rule evaluate_tables:
     conda:
         ENV
     log:
-        f"{LOGS}/evaluate_tables.log",
+        PATHS.log("evaluate_tables"),
     shell:
         "python -m instrumentgen.metrics.evaluate --reference {input.reference} --test {input.test}"
         " --reconstruction {input.reconstruction} --prompts {input.prompts} --train {input.train}"
@@ -136,26 +136,26 @@ rule evaluate_tables:
 rule prompt_spectrograms:
     # Look, not only measure: T2I notes of every variant beside real test notes of the named family.
     input:
-        manifests=expand(f"{DATA}/generated/{{variant}}/t2i/manifest.parquet", variant=VARIANTS),
-        audio=expand(f"{DATA}/generated/{{variant}}/t2i/audio", variant=VARIANTS),
+        manifests=expand(PATHS.generated("{variant}", "t2i"), variant=VARIANTS),
+        audio=expand(PATHS.generated_audio("{variant}", "t2i"), variant=VARIANTS),
         prompts=P["prompts"]["file"],
-        real=f"{DATA}/manifest/test.parquet",
+        real=PATHS.manifest("test"),
         code=code("metrics/prompt_spectrograms.py"),
     output:
         figure=report(
-            multiext(f"{RESULTS}/evaluate/t2i_spectrograms", ".png", ".svg"),
+            multiext(PATHS.evaluation_figure("t2i_spectrograms"), ".png", ".svg"),
             caption="../report/t2i_spectrograms.rst",
             category="Evaluation",
         ),
     params:
-        generated=lambda wc, input: " ".join(f"{v}={p}" for v, p in zip(VARIANTS, input.manifests)),
+        generated=lambda wc, input: variant_pairs(input.manifests),
         pitches=" ".join(str(p) for p in P["evaluate"]["spectrograms"]["pitches"]),
         velocity=P["evaluate"]["spectrograms"]["velocity"],
         png=lambda wc, output: next(f for f in output.figure if f.endswith(".png")),
     conda:
         ENV
     log:
-        f"{LOGS}/prompt_spectrograms.log",
+        PATHS.log("prompt_spectrograms"),
     shell:
         "python -m instrumentgen.metrics.prompt_spectrograms --generated {params.generated}"
         " --prompts {input.prompts} --real {input.real} --pitches {params.pitches}"

@@ -6,67 +6,39 @@
 
 rule features:
     input:
-        expand(f"{DATA}/features/codes/{{split}}.parquet", split=SPLITS),
-        expand(f"{DATA}/features/clap_audio/{{split}}.parquet", split=SPLITS),
-        f"{DATA}/features/clap_text/prompts.parquet",
-        expand(f"{DATA}/features/reference/{{split}}.parquet", split=SPLITS),
-        f"{RESULTS}/features/codec_quality.json",
-        encoder_reports(),
-        [weights_file(VGGISH)] if VGGISH["enabled"] else [],
+        expand(PATHS.codes("{split}"), split=SPLITS),
+        expand(PATHS.clap_audio("{split}"), split=SPLITS),
+        PATHS.clap_text,
+        expand(PATHS.reference("{split}"), split=SPLITS),
+        PATHS.codec_quality,
+        PATHS.encoder_reports(),
+        [PATHS.vggish] if VGGISH["enabled"] else [],
 
 
-rule fetch_dac:
+rule fetch_weights:
+    # The pretrained DAC, LAION-CLAP and VGGish weights (instrumentgen.artifacts.weights_sources), each to
+    # where params weights_dir says. VGGish's are used by the evaluate phase but fetched with the others:
+    # a network problem shows up before days of training, not after.
     input:
         # ancient() and no import following: neither a newer download script nor an edit elsewhere
         # may make Snakemake delete weights already here (possibly placed by hand, offline).
         ancient(code("features/fetch_weights.py", follow_imports=False)),
     output:
-        weights_file(P["codec"]["dac"]),
+        "{weights_file}",
+    wildcard_constraints:
+        weights_file=weights_files_regex(P),  # exactly the weights files, nothing else
     params:
-        url=P["codec"]["dac"]["url"],
+        what=lambda wildcards: WEIGHTS[wildcards.weights_file],
+        url=lambda wildcards: weights_source(wildcards)["url"],
+        sha256=lambda wildcards: args.sha256_arg(weights_source(wildcards)),
         folder=parent_of_output,
     conda:
         ENV
     log:
-        f"{LOGS}/fetch_dac.log",
+        PATHS.log("fetch_weights/{weights_file}"),  # a log must have its output's wildcards
     shell:
-        "python -m instrumentgen.features.fetch_weights dac --dir {params.folder} --url {params.url} > {log} 2>&1"
-
-
-rule fetch_clap:
-    input:
-        ancient(code("features/fetch_weights.py", follow_imports=False)),  # see fetch_dac
-    output:
-        weights_file(P["clap"]["laion"]),
-    params:
-        url=P["clap"]["laion"]["url"],
-        folder=parent_of_output,
-    conda:
-        ENV
-    log:
-        f"{LOGS}/fetch_clap.log",
-    shell:
-        "python -m instrumentgen.features.fetch_weights clap --dir {params.folder} --url {params.url} > {log} 2>&1"
-
-
-rule fetch_vggish:
-    # Used by the evaluate phase, fetched with the other weights: a network problem shows up before
-    # days of training, not after.
-    input:
-        ancient(code("features/fetch_weights.py", follow_imports=False)),  # see fetch_dac
-    output:
-        weights_file(VGGISH),
-    params:
-        url=VGGISH["url"],
-        sha256=f"--sha256 {VGGISH['sha256']}" if VGGISH["sha256"] else "",
-        folder=parent_of_output,
-    conda:
-        ENV
-    log:
-        f"{LOGS}/fetch_vggish.log",
-    shell:
-        "python -m instrumentgen.features.fetch_weights vggish --dir {params.folder} --url {params.url}"
-        " {params.sha256} > {log} 2>&1"
+        "python -m instrumentgen.features.fetch_weights {params.what} --dir {params.folder} --url {params.url}"
+        "{params.sha256} > {log} 2>&1"
 
 
 rule bootstrap_codec:
@@ -74,18 +46,18 @@ rule bootstrap_codec:
         store=store_files("train"),
         code=code("codec/fit.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/models/codec.npz",
+        PATHS.fitted_codec,
     params:
         store=store_prefix,
         n_codebooks=P["codec"]["n_codebooks"],
         codebook_size=P["codec"]["codebook_size"],
         seed=P["seed"],
         fitted=P["codec"]["fitted"],
-    threads: 16  # capped at --cores
+    threads: ALL_CORES
     conda:
         ENV
     log:
-        f"{LOGS}/bootstrap_codec.log",
+        PATHS.log("bootstrap_codec"),
     shell:
         "python -m instrumentgen.codec.fit --store {params.store} --out {output}"
         " --n-codebooks {params.n_codebooks} --codebook-size {params.codebook_size} --seed {params.seed}"
@@ -98,10 +70,10 @@ rule bootstrap_codec:
 rule bootstrap_clap:
     input:
         store=store_files("train"),
-        captions=f"{DATA}/synthetic/captions.json",
+        captions=PATHS.captions,
         code=code("clap/train_small.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/models/clap.npz",
+        PATHS.small_clap,
     params:
         store=store_prefix,
         seed=P["seed"],
@@ -109,7 +81,7 @@ rule bootstrap_clap:
     conda:
         ENV
     log:
-        f"{LOGS}/bootstrap_clap.log",
+        PATHS.log("bootstrap_clap"),
     shell:
         "python -m instrumentgen.clap.train_small --store {params.store} --captions {input.captions}"
         " --out {output} --seed {params.seed} --window-s {params.small[window_s]}"
@@ -119,11 +91,11 @@ rule bootstrap_clap:
 
 rule codec_quality:
     input:
-        codec=codec_model(),
+        codec=PATHS.codec,
         store=store_files("test"),
         code=code("codec/evaluate.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        report(f"{RESULTS}/features/codec_quality.json", caption="../report/codec_quality.rst", category="Encoders"),
+        report(PATHS.codec_quality, caption="../report/codec_quality.rst", category="Encoders"),
     params:
         store=store_prefix,
         n_codebooks=P["codec"]["n_codebooks"],
@@ -135,7 +107,7 @@ rule codec_quality:
     conda:
         ENV
     log:
-        f"{LOGS}/codec_quality.log",
+        PATHS.log("codec_quality"),
     shell:
         "python -m instrumentgen.codec.evaluate --codec {input.codec} --store {params.store} --out {output}"
         " --n-codebooks {params.n_codebooks} --seed {params.seed} --max-notes {params.max_notes}"
@@ -144,18 +116,18 @@ rule codec_quality:
 
 rule clap_retrieval:
     input:
-        model=clap_model(),
+        model=PATHS.clap,
         store=store_files("test"),
-        captions=f"{DATA}/synthetic/captions.json",
+        captions=PATHS.captions,
         code=code("clap/evaluate.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        report(f"{RESULTS}/features/clap_retrieval.json", caption="../report/clap_retrieval.rst", category="Encoders"),
+        report(PATHS.clap_retrieval, caption="../report/clap_retrieval.rst", category="Encoders"),
     params:
         store=store_prefix,
     conda:
         ENV
     log:
-        f"{LOGS}/clap_retrieval.log",
+        PATHS.log("clap_retrieval"),
     shell:
         "python -m instrumentgen.clap.evaluate --model {input.model} --store {params.store}"
         " --captions {input.captions} --out {output} --no-progress > {log} 2>&1"
@@ -163,11 +135,11 @@ rule clap_retrieval:
 
 rule encode_codes:
     input:
-        codec=codec_model(),
+        codec=PATHS.codec,
         store=store_files("{split}"),
         code=code("features/codes.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/features/codes/{{split}}.parquet",
+        PATHS.codes("{split}"),
     params:
         store=store_prefix,
         n_codebooks=P["codec"]["n_codebooks"],
@@ -178,7 +150,7 @@ rule encode_codes:
     conda:
         ENV
     log:
-        f"{LOGS}/encode_codes_{{split}}.log",
+        PATHS.log("encode_codes_{split}"),
     shell:
         "python -m instrumentgen.features.codes --model {input.codec} --store {params.store}"
         " --out {output} --n-codebooks {params.n_codebooks} --batch-size {params.batch_size} > {log} 2>&1"
@@ -186,11 +158,11 @@ rule encode_codes:
 
 rule embed_audio:
     input:
-        model=clap_model(),
+        model=PATHS.clap,
         store=store_files("{split}"),
         code=code("features/clap_audio.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/features/clap_audio/{{split}}.parquet",
+        PATHS.clap_audio("{split}"),
     params:
         store=store_prefix,
         batch_size=P["clap"]["batch_size"],
@@ -200,7 +172,7 @@ rule embed_audio:
     conda:
         ENV
     log:
-        f"{LOGS}/embed_audio_{{split}}.log",
+        PATHS.log("embed_audio_{split}"),
     shell:
         "python -m instrumentgen.features.clap_audio --model {input.model} --store {params.store}"
         " --out {output} --batch-size {params.batch_size} > {log} 2>&1"
@@ -208,18 +180,18 @@ rule embed_audio:
 
 rule embed_prompts:
     input:
-        model=clap_model(),
+        model=PATHS.clap,
         prompts=P["prompts"]["file"],
         code=code("features/clap_text.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        f"{DATA}/features/clap_text/prompts.parquet",
+        PATHS.clap_text,
     resources:
         gpu=GPU_ENCODERS,
         **CLUSTER["encode"],
     conda:
         ENV
     log:
-        f"{LOGS}/embed_prompts.log",
+        PATHS.log("embed_prompts"),
     shell:
         "python -m instrumentgen.features.clap_text --model {input.model} --prompts {input.prompts}"
         " --out {output} > {log} 2>&1"
@@ -227,18 +199,18 @@ rule embed_prompts:
 
 rule reference_notes:
     input:
-        train=f"{DATA}/manifest/train.parquet",
-        manifests=expand(f"{DATA}/manifest/{{split}}.parquet", split=SPLITS),
+        train=PATHS.manifest("train"),
+        manifests=expand(PATHS.manifest("{split}"), split=SPLITS),
         code=code("features/reference.py"),
     output:
-        expand(f"{DATA}/features/reference/{{split}}.parquet", split=SPLITS),
+        expand(PATHS.reference("{split}"), split=SPLITS),
     params:
-        pitch=json.dumps(P["features"]["reference"]["pitch"]),
+        pitch=settings.reference_pitch_json(P),
         velocity=P["features"]["reference"]["velocity"],
     conda:
         ENV
     log:
-        f"{LOGS}/reference_notes.log",
+        PATHS.log("reference_notes"),
     shell:
         "python -m instrumentgen.features.reference --train-manifest {input.train}"
         " --manifests {input.manifests} --out {output} --pitch-overrides '{params.pitch}'"

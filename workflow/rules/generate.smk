@@ -7,9 +7,9 @@
 
 rule generate:
     input:
-        expand(f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet", variant=VARIANTS, task=TASKS),
-        expand(f"{DATA}/instruments/{{variant}}/{{task}}/index.json", variant=VARIANTS, task=TASKS),
-        f"{RESULTS}/generate/pitch_accuracy.csv",
+        expand(PATHS.generated("{variant}", "{task}"), variant=VARIANTS, task=TASKS),
+        expand(PATHS.instruments_index("{variant}", "{task}"), variant=VARIANTS, task=TASKS),
+        PATHS.pitch_table,
 
 
 rule generate_instruments:
@@ -17,8 +17,8 @@ rule generate_instruments:
         unpack(generation_inputs),
         code=code("generate/cli.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
-        audio=directory(f"{DATA}/generated/{{variant}}/{{task}}/audio"),
+        manifest=PATHS.generated("{variant}", "{task}"),
+        audio=directory(PATHS.generated_audio("{variant}", "{task}")),
     params:
         decoding=decoding_json,
         task_args=task_args,
@@ -32,7 +32,7 @@ rule generate_instruments:
     conda:
         ENV
     log:
-        f"{LOGS}/generate_{{variant}}_{{task}}.log",
+        PATHS.log("generate_{variant}_{task}"),
     shell:
         "python -m instrumentgen.generate --task {wildcards.task} --model {input.model} --codec {input.codec}"
         " --clap-cache {input.clap} {params.task_args} --note-seconds {params.note_seconds}"
@@ -43,16 +43,16 @@ rule generate_instruments:
 
 rule export_instruments:
     input:
-        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
-        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        manifest=PATHS.generated("{variant}", "{task}"),
+        audio=PATHS.generated_audio("{variant}", "{task}"),
         code=code("export/cli.py"),
     output:
-        folder=directory(f"{DATA}/instruments/{{variant}}/{{task}}/instruments"),
-        index=f"{DATA}/instruments/{{variant}}/{{task}}/index.json",
+        folder=directory(PATHS.instruments("{variant}", "{task}")),
+        index=PATHS.instruments_index("{variant}", "{task}"),
     conda:
         ENV
     log:
-        f"{LOGS}/export_{{variant}}_{{task}}.log",
+        PATHS.log("export_{variant}_{task}"),
     shell:
         "python -m instrumentgen.export --manifest {input.manifest} --out-dir {output.folder}"
         " --index {output.index} > {log} 2>&1"
@@ -60,11 +60,11 @@ rule export_instruments:
 
 rule pitch_accuracy:
     input:
-        manifest=f"{DATA}/generated/{{variant}}/{{task}}/manifest.parquet",
-        audio=f"{DATA}/generated/{{variant}}/{{task}}/audio",
+        manifest=PATHS.generated("{variant}", "{task}"),
+        audio=PATHS.generated_audio("{variant}", "{task}"),
         code=code("metrics/pitch.py"),
     output:
-        f"{RESULTS}/generate/{{variant}}/{{task}}/pitch.json",
+        PATHS.pitch_report("{variant}", "{task}"),
     params:
         max_notes=GEN["pitch_max_notes"],
         seed=P["seed"],
@@ -72,7 +72,7 @@ rule pitch_accuracy:
     conda:
         ENV
     log:
-        f"{LOGS}/pitch_accuracy_{{variant}}_{{task}}.log",
+        PATHS.log("pitch_accuracy_{variant}_{task}"),
     shell:
         "python -m instrumentgen.metrics.pitch --manifest {input.manifest} --out {output}"
         " --max-notes {params.max_notes} --seed {params.seed} --workers {threads} > {log} 2>&1"
@@ -80,16 +80,16 @@ rule pitch_accuracy:
 
 rule pitch_summary:
     input:
-        reports=expand(f"{RESULTS}/generate/{{variant}}/{{task}}/pitch.json", variant=VARIANTS, task=TASKS),
+        reports=expand(PATHS.pitch_report("{variant}", "{task}"), variant=VARIANTS, task=TASKS),
         code=code("metrics/pitch_summary.py"),
     output:
-        table=report(f"{RESULTS}/generate/pitch_accuracy.csv", caption="../report/pitch_accuracy.rst", category="Generation"),
-        json=f"{RESULTS}/metrics/pitch_accuracy.json",  # DVC metrics (outside the generate outs)
-        figure=report(f"{RESULTS}/generate/pitch_accuracy.png", caption="../report/pitch_accuracy.rst", category="Generation"),
+        table=report(PATHS.pitch_table, caption="../report/pitch_accuracy.rst", category="Generation"),
+        json=PATHS.pitch_metrics,  # DVC metrics (outside the generate outs)
+        figure=report(PATHS.pitch_figure, caption="../report/pitch_accuracy.rst", category="Generation"),
     conda:
         ENV
     log:
-        f"{LOGS}/pitch_summary.log",
+        PATHS.log("pitch_summary"),
     shell:
         "python -m instrumentgen.metrics.pitch_summary --reports {input.reports} --table {output.table}"
         " --json {output.json} --figure {output.figure} > {log} 2>&1"

@@ -7,9 +7,9 @@
 
 rule listening:
     input:
-        f"{DATA}/listening/kit",
-        f"{RESULTS}/listening/table4.md",
-        f"{RESULTS}/companion",
+        PATHS.listening_kit,
+        PATHS.table4_md,
+        PATHS.companion,
 
 
 rule listening_kit:
@@ -17,7 +17,7 @@ rule listening_kit:
         unpack(listening_kit_inputs),
         code=code("listening/cli.py", exclude=UNUSED_ENCODER_CODE),
     output:
-        directory(f"{DATA}/listening/kit"),
+        directory(PATHS.listening_kit),
     params:
         test_id=f"instrumentgen_{PROFILE}",
         store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
@@ -31,7 +31,7 @@ rule listening_kit:
     conda:
         ENV
     log:
-        f"{LOGS}/listening_kit.log",
+        PATHS.log("listening_kit"),
     shell:
         "python -m instrumentgen.listening.cli --test-id {params.test_id} --test-store {params.store}"
         " --clap-audio {input.clap} {params.pairs} --anchor-like {input.anchor_like} --codec {input.codec}"
@@ -43,20 +43,20 @@ rule listening_kit:
 rule table4:
     input:
         unpack(listening_results),
-        kit=f"{DATA}/listening/kit",
+        kit=PATHS.listening_kit,
         code=code("listening/table4.py"),
     output:
-        table=report(f"{RESULTS}/listening/table4.md", caption="../report/table4.rst", category="Listening"),
-        others=multiext(f"{RESULTS}/listening/table4", ".tex", ".csv", "_pairs.csv"),
-        metrics=f"{RESULTS}/metrics/listening.json",
-        figure=report(f"{RESULTS}/listening/table4.png", caption="../report/table4.rst", category="Listening"),
+        table=report(PATHS.table4_md, caption="../report/table4.rst", category="Listening"),
+        others=multiext(PATHS.table4, ".tex", ".csv", "_pairs.csv"),
+        metrics=PATHS.listening_metrics,
+        figure=report(PATHS.table4_png, caption="../report/table4.rst", category="Listening"),
     params:
         results=f"--results {LISTENING['results']}" if LISTENING["results"] else "",
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
     conda:
         ENV
     log:
-        f"{LOGS}/table4.log",
+        PATHS.log("table4"),
     shell:
         "python -m instrumentgen.listening.table4 --kit {input.kit}/kit.json {params.results}"
         " --out-dir {params.out_dir} --metrics {output.metrics} > {log} 2>&1"
@@ -68,8 +68,8 @@ rule companion_page:
         static=COMPANION_STATIC,
         code=code("companion/__main__.py"),
     output:
-        page=directory(f"{RESULTS}/companion"),
-        cards=report(f"{RESULTS}/listening/companion_cards.csv", caption="../report/companion.rst", category="Listening"),
+        page=directory(PATHS.companion),
+        cards=report(PATHS.companion_cards, caption="../report/companion.rst", category="Listening"),
     params:
         title=f"instrumentgen · {PROFILE} profile",
         store=lambda wildcards, input: os.path.splitext(input.test_store[0])[0],
@@ -78,7 +78,7 @@ rule companion_page:
     conda:
         ENV
     log:
-        f"{LOGS}/companion_page.log",
+        PATHS.log("companion_page"),
     shell:
         "python -m instrumentgen.companion --title {params.title:q} --test-store {params.store}"
         " --prompts {input.prompts} {params.pairs} --workers {threads} --out {output.page} > {log} 2>&1"

@@ -6,8 +6,8 @@
 
 rule train:
     input:
-        expand(f"{DATA}/lm/{{variant}}.pt", variant=VARIANTS),
-        f"{RESULTS}/train/loss_curves.png",
+        expand(PATHS.lm("{variant}"), variant=VARIANTS),
+        PATHS.loss_curves,
 
 
 rule train_variant:
@@ -15,8 +15,8 @@ rule train_variant:
         unpack(training_inputs),
         code=code("train/cli.py"),
     output:
-        model=f"{DATA}/lm/{{variant}}.pt",
-        curves=multiext(f"{RESULTS}/train/{{variant}}/", "train.csv", "valid.csv", "summary.json"),
+        model=PATHS.lm("{variant}"),
+        curves=multiext(PATHS.train_run("{variant}"), "train.csv", "valid.csv", "summary.json"),
     params:
         launcher=TRAIN_LAUNCHER,
         lm=LM_JSON,
@@ -24,7 +24,7 @@ rule train_variant:
         seed=P["seed"],
         reference=reference_args,
         results=lambda wildcards, output: os.path.dirname(output.curves[0]),
-        checkpoints=f"{DATA}/checkpoints/lm/{{variant}}",
+        checkpoints=PATHS.checkpoints("{variant}"),
     threads: TRAIN_THREADS
     resources:
         gpu=GPU_TRAINING,
@@ -32,7 +32,7 @@ rule train_variant:
     conda:
         ENV
     log:
-        f"{LOGS}/train_{{variant}}.log",
+        PATHS.log("train_{variant}"),
     shell:
         "{params.launcher} -m instrumentgen.train --variant {wildcards.variant} --seed {params.seed}"
         " --lm {params.lm:q} --settings {params.settings:q}"
@@ -44,18 +44,18 @@ rule train_variant:
 
 rule loss_curves:
     input:
-        curves=expand(f"{RESULTS}/train/{{variant}}/valid.csv", variant=VARIANTS),
+        curves=expand(PATHS.valid_curve("{variant}"), variant=VARIANTS),
         code=code("train/curves.py"),
     output:
-        figure=report(f"{RESULTS}/train/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
-        table=report(f"{RESULTS}/train/summary.csv", caption="../report/loss_summary.rst", category="Training"),
+        figure=report(PATHS.loss_curves, caption="../report/loss_curves.rst", category="Training"),
+        table=report(PATHS.loss_summary, caption="../report/loss_summary.rst", category="Training"),
     params:
         variants=VARIANTS,
         runs=lambda wildcards, input: os.path.dirname(os.path.dirname(input.curves[0])),
     conda:
         ENV
     log:
-        f"{LOGS}/loss_curves.log",
+        PATHS.log("loss_curves"),
     shell:
         "python -m instrumentgen.train.curves --runs {params.runs} --variants {params.variants}"
         " --figure {output.figure} --table {output.table} > {log} 2>&1"
