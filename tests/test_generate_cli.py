@@ -19,8 +19,8 @@ from test_codec_support import SR, render_notes
 from instrumentgen.codec.fitted import FittedCodec
 from instrumentgen.features.cache import fixed_size_array
 from instrumentgen.generate import cli
-from instrumentgen.metrics import pitch
 from instrumentgen.lm.checkpoint import FORMAT, save_atomic
+from instrumentgen.metrics import pitch
 
 
 @pytest.fixture(scope="module")

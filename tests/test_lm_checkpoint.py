@@ -75,7 +75,8 @@ def test_flipped_bytes_in_the_weights_are_caught(tmp_path: Path) -> None:
     weight = max(state["model"].values(), key=lambda t: t.numel())
     _flip_inside(path, weight)
     damaged = torch.load(path, weights_only=True)  # PyTorch itself reads the damaged file without a word
-    assert not torch.equal(damaged["model"][next(k for k, v in state["model"].items() if v is weight)], weight)
+    name = next(k for k, v in state["model"].items() if v is weight)
+    assert not torch.equal(damaged["model"][name], weight)
     with pytest.raises(CheckpointError, match="is damaged") as info:
         load_model(path)
     message = str(info.value)
@@ -99,7 +100,8 @@ def test_file_without_a_digest_loads_with_a_warning(tmp_path: Path, caplog) -> N
     with caplog.at_level(logging.WARNING, logger="instrumentgen.lm.checkpoint"):
         loaded, _ = load_model(path)
     assert "has no content digest" in caplog.text and str(path) in caplog.text
-    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), lm.state_dict().values()))
+    pairs = zip(loaded.state_dict().values(), lm.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_edited_entries_are_caught(tmp_path: Path) -> None:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from instrumentgen.lm.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
 from instrumentgen.lm.conditioners import ConditionEncoder, ResidualVQ
 from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.kmeans import kmeans, residual_kmeans
 from instrumentgen.lm.model import CodecLM
-from instrumentgen.lm.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
 from instrumentgen.train.loop import SplitFiles, Trainer, TrainRun
 from instrumentgen.train.settings import TrainSettings
 from instrumentgen.train.synthetic_caches import write_split

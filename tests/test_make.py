@@ -16,8 +16,8 @@ from instrumentgen.__main__ import main as instrumentgen_main
 from instrumentgen.clap.features import FeatureExtractor
 from instrumentgen.clap.small import FitConfig, fit_small_clap
 from instrumentgen.codec.fitted import FittedCodec
-from instrumentgen.make import main, parse_range
 from instrumentgen.lm.checkpoint import FORMAT, save_atomic
+from instrumentgen.make import main, parse_range
 
 
 @pytest.fixture(scope="module")

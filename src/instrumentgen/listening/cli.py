@@ -37,8 +37,8 @@ from instrumentgen.generate.settings import decoder_from_dict
 from instrumentgen.listening.kit import Audio, build_kit
 from instrumentgen.listening.selection import mos_prompts, mushra_trials
 from instrumentgen.listening.stats import REFERENCE
-from instrumentgen.lm.model import CodecLM
 from instrumentgen.lm.checkpoint import load_model
+from instrumentgen.lm.model import CodecLM
 from instrumentgen.variant_args import parse_pairs
 
 log = logging.getLogger(__name__)
