@@ -1,4 +1,4 @@
-"""CLI of the ``fetch_dac`` / ``fetch_clap`` / ``fetch_vggish`` rules: download pretrained weights (paper
+"""CLI of the ``fetch_weights`` rule (DAC, LAION-CLAP, VGGish): download pretrained weights (paper
 profile).
 
     python -m instrumentgen.features.fetch_weights {dac,clap,vggish} --dir DIR --url URL

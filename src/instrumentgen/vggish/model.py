@@ -98,7 +98,7 @@ def load_vggish(path: str | Path, device: str = "cpu", sha256: str | None = None
     read; missing, unexpected or misshapen tensors are named."""
     path = Path(path)
     if not path.is_file():
-        raise VGGishWeightsError(f"{path}: VGGish weights not found (rule fetch_vggish downloads them)")
+        raise VGGishWeightsError(f"{path}: VGGish weights not found (rule fetch_weights downloads them)")
     try:
         verify_checksum(path, published=published_digest(path, sha256))
     except RuntimeError as err:
