@@ -81,7 +81,7 @@ def test_lm_size_takes_the_encoders_widths(paper, ci):
     assert list(lm) == sorted(lm)
     # LAION-CLAP's width whatever the small CLAP's setting; the small CLAP's own otherwise
     narrow = {"clap": {"small": {"dim": 256}}}
-    assert settings.clap_dim(changed(paper, narrow)) == settings.LAION_CLAP_DIM == 512
+    assert settings.clap_dim(changed(paper, narrow)) == settings.LAION_EMBEDDING_DIM == 512
     assert settings.clap_dim(changed(ci, narrow)) == 256
     assert json.loads(settings.lm_json(ci))["codebook_size"] == 64
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from instrumentgen.clap.laion import EMBEDDING_DIM as LAION_EMBEDDING_DIM
 from instrumentgen.config import ParamsError
 from instrumentgen.lm.objective import OBJECTIVES, get_objective
 from instrumentgen.train.settings import settings_for_objective
@@ -27,7 +28,6 @@ REQUIRED_SPLITS = {
     "test": "S2I generation queries its instruments",
 }
 TASKS = ["s2i", "t2i"]  # generation from an audio prompt (sample-to-instrument) and from a text prompt
-LAION_CLAP_DIM = 512  # width of LAION-CLAP's joint embedding (the music checkpoint of params clap.laion)
 ALL_CORES = 16
 """Threads of a job that should use every core: the jobs whose threads setting is 0 ("all cores") and the
 CPU-parallel data jobs. Snakemake gives a local job at most ``--cores`` threads, so this is all cores of
@@ -119,7 +119,7 @@ def unused_encoder_code(params: Mapping[str, Any]) -> tuple[str, ...]:
 # ---------------------------------------------------------------- train phase
 def clap_dim(params: Mapping[str, Any]) -> int:
     """Width of the CLAP embeddings the LM is conditioned on: the small CLAP's ``dim`` or LAION-CLAP's."""
-    return params["clap"]["small"]["dim"] if params["clap"]["kind"] == "small" else LAION_CLAP_DIM
+    return params["clap"]["small"]["dim"] if params["clap"]["kind"] == "small" else LAION_EMBEDDING_DIM
 
 
 def lm_settings(params: Mapping[str, Any]) -> dict[str, Any]:

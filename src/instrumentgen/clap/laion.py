@@ -39,6 +39,7 @@ from instrumentgen.clap.base import AudioTextEmbedder
 from instrumentgen.download import fetch_weights, verify_checksum
 
 log = logging.getLogger(__name__)
+EMBEDDING_DIM = 512  # width of LAION-CLAP's joint audio-text embedding (the paper's checkpoints)
 
 PAPER_CHECKPOINT_URL = ("https://huggingface.co/lukewys/laion_clap/resolve/main/"
                         "music_audioset_epoch_15_esc_90.14.pt")
@@ -185,7 +186,7 @@ class LaionClap(AudioTextEmbedder):
         self.batch_size = batch_size
         self.sample_rate = int(config["audio_cfg"]["sample_rate"])
         self.clip_samples = int(config["audio_cfg"]["clip_samples"])
-        self.dim = int(getattr(model, "joint_embed_shape", 512))
+        self.dim = int(getattr(model, "joint_embed_shape", EMBEDDING_DIM))
         self.device = next(model.parameters()).device
         self._roberta = None
 
