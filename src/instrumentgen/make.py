@@ -35,7 +35,7 @@ from instrumentgen.generate.settings import decoder_from_dict
 log = logging.getLogger(__name__)
 VARIANTS = ("baseline", "random", "fixed", "magnet")
 MIN_REFERENCE_S = 0.1  # shorter references carry too little of a timbre to embed
-SILENCE_PEAK = 1e-4  # -80 dBFS
+MIN_REFERENCE_PEAK = 1e-4  # -80 dBFS: a quieter reference carries too little of a timbre to embed
 
 
 class MakeError(ValueError):
@@ -76,7 +76,7 @@ def read_reference(path: Path) -> tuple[np.ndarray, int]:
         )
     if not np.isfinite(audio).all():
         raise MakeError(f"reference audio {path} contains NaN or infinite samples")
-    if np.abs(audio).max() < SILENCE_PEAK:
+    if np.abs(audio).max() < MIN_REFERENCE_PEAK:
         raise MakeError(f"reference audio {path} is silent (peak below -80 dBFS)")
     return audio, int(sr)
 
