@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -205,6 +205,93 @@ def read_text(folder: Path) -> tuple[torch.Tensor, list[str | None]]:
     return unit(x), families
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What the simulated training uses: the profile's seed, quantiser size, steps, batch and dropout."""
+
+    seed: int
+    n_q: int
+    bins: int
+    steps: int
+    batch: int
+    dropout: DropoutSettings
+
+
+def make_quantiser(init: str, update: str, threshold: float, dim: int, setting: Setting,
+                   scheme_x: torch.Tensor, first_batch: torch.Tensor, ev: Evaluation,
+                   kmeans_all: dict[str, torch.Tensor]) -> ResidualVQ:
+    """A quantiser of one design, initialised (``kmeans_all`` caches the k-means fit on every training
+    note, which does not depend on the scheme)."""
+    if threshold:
+        rvq = ExpiringRVQ(dim, setting.n_q, setting.bins, threshold=threshold, seed=setting.seed)
+    else:
+        rvq = ResidualVQ(dim, setting.n_q, setting.bins, ema=update == "ema")
+    gen = torch.Generator().manual_seed(setting.seed)
+    if init == "pick":
+        pick_init(rvq, scheme_x, gen)
+    elif init == "scheme":
+        rvq.initialize(scheme_x, gen)
+    elif init == "first_batch":
+        rvq.initialize(first_batch, gen, iters=AUDIOCRAFT_KMEANS_ITERS)
+    else:
+        if "all" not in kmeans_all:
+            rvq.initialize(ev.train_x, gen)
+            kmeans_all["all"] = rvq.codebooks.clone()
+        rvq.codebooks.copy_(kmeans_all["all"])
+        rvq.embed_sum.copy_(kmeans_all["all"])
+        rvq.initialized.fill_(True)
+    return rvq
+
+
+def scheme_results(scheme: str, train: SplitData, reference: pd.DataFrame, ev: Evaluation, setting: Setting,
+                   record: dict, kmeans_all: dict[str, torch.Tensor]) -> None:
+    """Every design under one scheme: its simulated training and measures, appended to ``record``."""
+    seed = setting.seed
+    split = replace(train, pairing=make_pairing(scheme, train.notes, reference))
+    init_rows = split.pairing.sample(np.arange(len(split)), np.random.default_rng([seed, 2]))
+    scheme_x = ev.train_x[torch.from_numpy(init_rows)]  # the draws that initialised it before
+    distinct = np.unique(init_rows)
+    record["raw"].setdefault("train_identity", {})[scheme] = retrieval(
+        ev.train_x[torch.from_numpy(distinct)], ev.train_group[distinct], ev.train_cents
+    )
+    claps, kept = simulated_batches(split, seed, setting.steps, setting.batch, setting.dropout)
+    for name, (init, update, threshold) in DESIGNS.items():
+        t0 = time.perf_counter()
+        rvq = make_quantiser(init, update, threshold, ev.train_x.shape[1], setting, scheme_x,
+                             claps[0][kept[0]], ev, kmeans_all)
+        rvq.train()
+        if update == "ema":
+            for s in range(setting.steps):
+                rvq(claps[s], update=kept[s])
+        metrics = ev.measure(rvq, ev.train_x[torch.from_numpy(distinct)], ev.train_group[distinct])
+        record["results"].append({"scheme": scheme, "design": name, **metrics,
+                                  "wall_s": round(time.perf_counter() - t0, 2)})
+        t = metrics["test"]
+        print(f"{scheme:8s} {name:54s} self {t['self_cosine']:.3f}"
+              f" ref {t['nearest_train_reference_cosine']:.3f}"
+              f" id {t['identity']:.3f} train-id {metrics['train_identity']:.3f}"
+              f" norms {metrics['codebook_norm_median']} used {t['codes_used']}", flush=True)
+
+
+def sweeps(ev: Evaluation, setting: Setting) -> list[dict]:
+    """Scheme-independent sweeps of the chosen design (frozen k-means on every training note): Lloyd
+    iterations, and stages x codes."""
+    out = []
+    n_q, bins = setting.n_q, setting.bins
+    for sweep_q, sweep_bins, iters in [(n_q, bins, 0), (n_q, bins, 10), (n_q, bins, 50), (8, 256, 20),
+                                       (12, 256, 20), (12, 1024, 20)]:
+        t0 = time.perf_counter()
+        rvq = ResidualVQ(ev.train_x.shape[1], sweep_q, sweep_bins)
+        rvq.initialize(ev.train_x, torch.Generator().manual_seed(setting.seed), iters=iters)
+        metrics = ev.measure(rvq, ev.train_x, ev.train_group)
+        out.append({"n_q": sweep_q, "bins": sweep_bins, "kmeans_iters": iters, **metrics,
+                    "wall_s": round(time.perf_counter() - t0, 2)})
+        t = metrics["test"]
+        print(f"frozen k-means(all) {sweep_q} x {sweep_bins}, {iters} iters: self {t['self_cosine']:.3f} "
+              f"id {t['identity']:.3f} valid id {metrics['valid']['identity']:.3f}", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="tiny")
@@ -212,10 +299,10 @@ def main() -> None:
     torch.set_num_threads(1)
     started = time.perf_counter()
     params = load_profile(args.profile)
-    seed, lm, tr = int(params["seed"]), params["lm"], params["train"]
-    n_q, bins = int(lm["clap_n_q"]), int(lm["clap_bins"])
-    steps, batch = int(tr["steps"]), int(tr["batch_size"])
+    lm, tr = params["lm"], params["train"]
     dropout = DropoutSettings(float(tr["cfg_dropout"]), float(tr["attribute_dropout"]))
+    setting = Setting(int(params["seed"]), int(lm["clap_n_q"]), int(lm["clap_bins"]), int(tr["steps"]),
+                      int(tr["batch_size"]), dropout)
     folder = REPO_ROOT / "data" / args.profile / "features"
     train = load_split(
         "train", folder / "codes" / "train.parquet", folder / "clap_audio" / "train.parquet", "baseline",
@@ -223,14 +310,14 @@ def main() -> None:
     )
     reference = pd.read_parquet(folder / "reference" / "train.parquet")
     ev = Evaluation(folder, train, read_text(folder))
-    dim = ev.train_x.shape[1]
     record = {
         "profile": args.profile,
         "setting": {
             "train_notes": len(train), "train_instruments": int(ev.train_group.max()) + 1,
             "test_notes": len(ev.splits["test"][1]), "valid_notes": len(ev.splits["valid"][1]),
-            "clap_dim": dim, "n_q": n_q, "bins": bins, "steps": steps, "batch_size": batch,
-            "cfg_dropout": dropout.cfg, "decay": 0.99, "seed": seed, "threads": 1,
+            "clap_dim": ev.train_x.shape[1], "n_q": setting.n_q, "bins": setting.bins, "steps": setting.steps,
+            "batch_size": setting.batch, "cfg_dropout": setting.dropout.cfg, "decay": 0.99,
+            "seed": setting.seed, "threads": 1,
         },
         "designs": {
             k: {"init": v[0], "update": v[1], "dead_code_threshold": v[2]} for k, v in DESIGNS.items()
@@ -240,65 +327,13 @@ def main() -> None:
     }
     kmeans_all: dict[str, torch.Tensor] = {}  # the scheme-independent initialisation, fitted once
     for scheme in SCHEMES:
-        split = replace(train, pairing=make_pairing(scheme, train.notes, reference))
-        init_rows = split.pairing.sample(np.arange(len(split)), np.random.default_rng([seed, 2]))
-        scheme_x = ev.train_x[torch.from_numpy(init_rows)]  # the draws that initialised it before
-        distinct = np.unique(init_rows)
-        record["raw"].setdefault("train_identity", {})[scheme] = retrieval(
-            ev.train_x[torch.from_numpy(distinct)], ev.train_group[distinct], ev.train_cents
-        )
-        claps, kept = simulated_batches(split, seed, steps, batch, dropout)
-        for name, (init, update, threshold) in DESIGNS.items():
-            t0 = time.perf_counter()
-            if threshold:
-                rvq = ExpiringRVQ(dim, n_q, bins, threshold=threshold, seed=seed)
-            else:
-                rvq = ResidualVQ(dim, n_q, bins, ema=update == "ema")
-            gen = torch.Generator().manual_seed(seed)
-            if init == "pick":
-                pick_init(rvq, scheme_x, gen)
-            elif init == "scheme":
-                rvq.initialize(scheme_x, gen)
-            elif init == "first_batch":
-                rvq.initialize(claps[0][kept[0]], gen, iters=AUDIOCRAFT_KMEANS_ITERS)
-            else:
-                if "all" not in kmeans_all:
-                    rvq.initialize(ev.train_x, gen)
-                    kmeans_all["all"] = rvq.codebooks.clone()
-                rvq.codebooks.copy_(kmeans_all["all"])
-                rvq.embed_sum.copy_(kmeans_all["all"])
-                rvq.initialized.fill_(True)
-            rvq.train()
-            if update == "ema":
-                for s in range(steps):
-                    rvq(claps[s], update=kept[s])
-            metrics = ev.measure(rvq, ev.train_x[torch.from_numpy(distinct)], ev.train_group[distinct])
-            record["results"].append({"scheme": scheme, "design": name, **metrics,
-                                      "wall_s": round(time.perf_counter() - t0, 2)})
-            t = metrics["test"]
-            print(f"{scheme:8s} {name:54s} self {t['self_cosine']:.3f}"
-                  f" ref {t['nearest_train_reference_cosine']:.3f}"
-                  f" id {t['identity']:.3f} train-id {metrics['train_identity']:.3f}"
-                  f" norms {metrics['codebook_norm_median']} used {t['codes_used']}", flush=True)
-    # scheme-independent sweeps of the chosen design (frozen k-means on every training note)
-    record["sweeps"] = []
-    for sweep_q, sweep_bins, iters in [(n_q, bins, 0), (n_q, bins, 10), (n_q, bins, 50), (8, 256, 20),
-                                       (12, 256, 20), (12, 1024, 20)]:
-        t0 = time.perf_counter()
-        rvq = ResidualVQ(dim, sweep_q, sweep_bins)
-        rvq.initialize(ev.train_x, torch.Generator().manual_seed(seed), iters=iters)
-        metrics = ev.measure(rvq, ev.train_x, ev.train_group)
-        record["sweeps"].append({"n_q": sweep_q, "bins": sweep_bins, "kmeans_iters": iters, **metrics,
-                                 "wall_s": round(time.perf_counter() - t0, 2)})
-        t = metrics["test"]
-        print(f"frozen k-means(all) {sweep_q} x {sweep_bins}, {iters} iters: self {t['self_cosine']:.3f} "
-              f"id {t['identity']:.3f} valid id {metrics['valid']['identity']:.3f}", flush=True)
+        scheme_results(scheme, train, reference, ev, setting, record, kmeans_all)
+    record["sweeps"] = sweeps(ev, setting)
     record.update(wall_s=round(time.perf_counter() - started, 1), commit=git_commit(REPO_ROOT),
                   machine=machine_info(), measured=datetime.now(UTC).isoformat(timespec="seconds"))
     out = REPO_ROOT / "benchmarks" / "results" / f"clap_quantiser_{args.profile}.json"
     out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"raw: {record['raw']}\nwrote {out} in {record['wall_s']} s")
-
 
 if __name__ == "__main__":
     main()

@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,11 @@ from instrumentgen.generate.conditioning import condition_tokens  # noqa: E402
 from instrumentgen.generate.protocols import query_row  # noqa: E402
 from instrumentgen.generate.run import Decoder, frames_for, plan_conditions  # noqa: E402
 from instrumentgen.generate.sampling import SamplingSettings, guide, sample  # noqa: E402
+from instrumentgen.lm.checkpoint import load_model  # noqa: E402
 from instrumentgen.lm.conditioners import CONDITIONS, Conditions, encode_categories, inference_drop  # noqa: E402,E501
 from instrumentgen.lm.losses import _masked_stats, ar_inputs  # noqa: E402
 from instrumentgen.lm.pattern import DelayPattern  # noqa: E402
 from instrumentgen.prompts import named_family  # noqa: E402
-from instrumentgen.lm.checkpoint import load_model  # noqa: E402
 
 PITCHES = (48, 60, 72, 84)
 VELOCITY = 100
@@ -190,7 +191,7 @@ def teacher_forced(model, codes: np.ndarray, table: pd.DataFrame, clap: np.ndarr
     return results
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="tiny")
     ap.add_argument("--variant", default="baseline")
@@ -210,9 +211,30 @@ def main() -> None:
     ap.add_argument("--label", default="")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/timbre_probe.jsonl"))
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
+    return ap.parse_args()
+
+
+@dataclass
+class Probe:
+    """The checkpoint under probe and what decodes and embeds its notes."""
+
+    params: dict
+    data: Path  # the run's data/<profile>
+    model_path: Path
+    model: object  # CodecLM
+    codec: object
+    embedder: object
+    sampling: dict
+    decoder: Decoder
+    n_frames: int
+    fill: torch.Tensor | None  # codes of the stages that --keep-stages replaces
+
+    def decode(self, clap: np.ndarray, prefix: np.ndarray | None = None):
+        return decode_cells(self.model, self.codec, self.embedder, clap, self.n_frames, self.decoder,
+                            self.params["seed"], self.fill, prefix)
+
+
+def load_probe(args: argparse.Namespace) -> Probe:
     params = load_profile(args.profile)
     data = args.root / "data" / args.profile
     model_path = args.model or args.root / lm_file(params, args.variant)
@@ -231,13 +253,84 @@ def main() -> None:
         train_codes = np.asarray(train_codes)
         fill = torch.tensor([np.bincount(train_codes[:, k].ravel()).argmax()
                              for k in range(args.keep_stages, train_codes.shape[1])])
+    return Probe(params, data, model_path, model, codec, embedder, sampling, decoder, n_frames, fill)
 
-    def cache(split):
-        meta, z = read_features(data / "features" / "clap_audio" / f"{split}.parquet")
-        return meta.to_pandas(), np.asarray(z, dtype=np.float32)
 
-    train, z_train = cache("train")
-    test, z_test = cache("test")
+def clap_cache(data: Path, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+    meta, z = read_features(data / "features" / "clap_audio" / f"{split}.parquet")
+    return meta.to_pandas(), np.asarray(z, dtype=np.float32)
+
+
+def real_sensitivity(test: pd.DataFrame, z_test: np.ndarray, instruments: list[str]) -> float:
+    """:func:`sensitivity` of the real test notes at the probe cells (mean unit embedding of each
+    instrument's notes at a cell; cells an instrument lacks are left out)."""
+    real = np.stack([
+        np.stack([unit(z_test[(test["instrument_str"] == i) & (test["pitch"] == p) &
+                              (test["velocity"] == VELOCITY)]).mean(0) if (
+            (test["instrument_str"] == i) & (test["pitch"] == p) & (test["velocity"] == VELOCITY)).any()
+            else np.full(z_test.shape[1], np.nan) for p in PITCHES]) for i in instruments])
+    return float(np.nanmean([
+        np.nanmean([(real[a, p] @ real[b, p]) for a in range(len(real)) for b in range(len(real)) if a != b])
+        for p in range(len(PITCHES))]))
+
+
+def s2i_figures(probe: Probe, args: argparse.Namespace, test: pd.DataFrame, z_test: np.ndarray,
+                test_codes: np.ndarray, classifier) -> dict:
+    """The S2I swap test: each test instrument's seeded query note conditions the probe cells."""
+    instruments = sorted(test["instrument_str"].unique())
+    queries = [query_row(i, test.index[test["instrument_str"] == i].to_numpy(), probe.params["seed"])
+               for i in instruments]
+    cells = nearest_cells(test, instruments)  # [C, P] test rows
+    prefix = test_codes[cells][..., : args.prefix_frames] if args.prefix_frames else None  # [C, P, K, N]
+    condition = z_test[cells] if args.oracle_clap else z_test[queries]
+    gen, gen_codes = probe.decode(condition, prefix)
+    centroids = unit(np.stack([unit(z_test[test["instrument_str"] == i]).mean(0) for i in instruments]))
+    nearest = (unit(gen.mean(1)) @ centroids.T).argmax(1)
+    # the same with the mean of all generated instruments (and of all centroids) removed: does what
+    # distinguishes one generation from the others point at its own instrument?
+    g = gen.mean(1)
+    centred = (unit(g - g.mean(0)) @ unit(centroids - centroids.mean(0)).T).argmax(1)
+    family = [test.loc[test["instrument_str"] == i, "instrument_family_str"].iloc[0] for i in instruments]
+    family_hits = [classifier.predict(gen[c]) == f for c, f in enumerate(family)]  # [C] x [P]
+    return {
+        "K": len(instruments),
+        "s2i_retrieval": float((nearest == np.arange(len(instruments))).mean()),
+        "s2i_retrieval_centred": float((centred == np.arange(len(instruments))).mean()),
+        "s2i_retrieval_chance": 1 / len(instruments),
+        "s2i_sensitivity": sensitivity(gen),
+        "real_sensitivity": real_sensitivity(test, z_test, instruments),
+        "s2i_family_accuracy": float(np.mean(family_hits)),
+        "s2i_frame_change": {
+            "generated": frame_change(probe.codec, gen_codes),
+            "real": frame_change(probe.codec, torch.from_numpy(test_codes[cells.ravel()]).long()),
+        },
+    }
+
+
+def t2i_figures(probe: Probe, classifier) -> dict:
+    """Every prompt that names one family conditions the probe cells: the share of notes the classifier
+    assigns to that family."""
+    tmeta, z_text = read_features(probe.data / "features" / "clap_text" / "prompts.parquet")
+    prompts = tmeta.to_pandas()
+    named = [(r, named_family(str(t))) for r, t in enumerate(prompts["text"])]
+    named = [(r, f) for r, f in named if f is not None]
+    gen_t, _ = probe.decode(np.asarray(z_text, np.float32)[[r for r, _ in named]])
+    per_prompt = {str(prompts["id"].iloc[r]): float((classifier.predict(gen_t[c]) == f).mean())
+                  for c, (r, f) in enumerate(named)}
+    return {
+        "t2i_family_accuracy": float(np.mean(list(per_prompt.values()))),
+        "t2i_per_prompt": per_prompt,
+        "t2i_sensitivity": sensitivity(gen_t),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    probe = load_probe(args)
+    train, z_train = clap_cache(probe.data, "train")
+    test, z_test = clap_cache(probe.data, "test")
     families = sorted(train["instrument_family_str"].unique())
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
     classifier.fit(unit(z_train), train["instrument_family_str"])
@@ -245,63 +338,20 @@ def main() -> None:
     real_acc = float((classifier.predict(unit(z_test[probe_cells.index])) ==
                       probe_cells["instrument_family_str"]).mean())
     real_acc_all = float((classifier.predict(unit(z_test)) == test["instrument_family_str"]).mean())
-
-    # S2I swap test
-    instruments = sorted(test["instrument_str"].unique())
-    queries = [query_row(i, test.index[test["instrument_str"] == i].to_numpy(), params["seed"])
-               for i in instruments]
-    test_codes, code_table = _codes(data, test)  # [N, K, T], row-aligned with the CLAP cache
-    cells = nearest_cells(test, instruments)  # [C, P] test rows
-    prefix = test_codes[cells][..., : args.prefix_frames] if args.prefix_frames else None  # [C, P, K, N]
-    condition = z_test[cells] if args.oracle_clap else z_test[queries]
-    gen, gen_codes = decode_cells(model, codec, embedder, condition, n_frames, decoder, params["seed"], fill,
-                                  prefix)
-    centroids = unit(np.stack([unit(z_test[test["instrument_str"] == i]).mean(0) for i in instruments]))
-    nearest = (unit(gen.mean(1)) @ centroids.T).argmax(1)
-    retrieval = float((nearest == np.arange(len(instruments))).mean())
-    # the same with the mean of all generated instruments (and of all centroids) removed: does what
-    # distinguishes one generation from the others point at its own instrument?
-    g = gen.mean(1)
-    centred = (unit(g - g.mean(0)) @ unit(centroids - centroids.mean(0)).T).argmax(1)
-    retrieval_centred = float((centred == np.arange(len(instruments))).mean())
-    changes = {"generated": frame_change(codec, gen_codes),
-               "real": frame_change(codec, torch.from_numpy(test_codes[cells.ravel()]).long())}
-    real = np.stack([
-        np.stack([unit(z_test[(test["instrument_str"] == i) & (test["pitch"] == p) &
-                              (test["velocity"] == VELOCITY)]).mean(0) if (
-            (test["instrument_str"] == i) & (test["pitch"] == p) & (test["velocity"] == VELOCITY)).any()
-            else np.full(z_test.shape[1], np.nan) for p in PITCHES]) for i in instruments])
-    real_sens = float(np.nanmean([
-        np.nanmean([(real[a, p] @ real[b, p]) for a in range(len(real)) for b in range(len(real)) if a != b])
-        for p in range(len(PITCHES))]))
-    s2i_family = float(np.mean([
-        classifier.predict(gen[c]) == test.loc[test["instrument_str"] == i, "instrument_family_str"].iloc[0]
-        for c, i in enumerate(instruments)]))
-
-    # T2I family accuracy
-    tmeta, z_text = read_features(data / "features" / "clap_text" / "prompts.parquet")
-    prompts = tmeta.to_pandas()
-    named = [(r, named_family(str(t))) for r, t in enumerate(prompts["text"])]
-    named = [(r, f) for r, f in named if f is not None]
-    gen_t, _ = decode_cells(model, codec, embedder, np.asarray(z_text, np.float32)[[r for r, _ in named]],
-                         n_frames, decoder, params["seed"], fill)
-    per_prompt = {str(prompts["id"].iloc[r]): float((classifier.predict(gen_t[c]) == f).mean())
-                  for c, (r, f) in enumerate(named)}
-    tf = (teacher_forced(model, test_codes, code_table, z_test, np.random.default_rng(0))
-          if model.config.objective == "ar" else None)
+    test_codes, code_table = _codes(probe.data, test)  # [N, K, T], row-aligned with the CLAP cache
+    s2i = s2i_figures(probe, args, test, z_test, test_codes, classifier)
+    changes = s2i.pop("s2i_frame_change")
+    t2i = t2i_figures(probe, classifier)
+    tf = (teacher_forced(probe.model, test_codes, code_table, z_test, np.random.default_rng(0))
+          if probe.model.config.objective == "ar" else None)
     record = {
         "label": args.label, "profile": args.profile, "variant": args.variant,
-        "model": str(model_path),
+        "model": str(probe.model_path),
         "commit": git_commit(Path(__file__).parent.parent),
-        "sampling": sampling, "keep_stages": args.keep_stages, "prefix_frames": args.prefix_frames,
+        "sampling": probe.sampling, "keep_stages": args.keep_stages, "prefix_frames": args.prefix_frames,
         "oracle_clap": args.oracle_clap,
-        "K": len(instruments),
-        "s2i_retrieval": retrieval, "s2i_retrieval_centred": retrieval_centred,
-        "s2i_retrieval_chance": 1 / len(instruments),
-        "s2i_sensitivity": sensitivity(gen), "real_sensitivity": real_sens,
-        "s2i_family_accuracy": s2i_family,
-        "t2i_family_accuracy": float(np.mean(list(per_prompt.values()))), "t2i_per_prompt": per_prompt,
-        "t2i_sensitivity": sensitivity(gen_t),
+        **s2i,
+        **t2i,
         "classifier_real_test_accuracy_probe_cells": real_acc, "classifier_real_test_accuracy": real_acc_all,
         "family_chance": 1 / len(families),
         "teacher_forced_ce": tf, "s2i_frame_change": changes, "wall_s": round(time.perf_counter() - t0, 1),
