@@ -153,7 +153,10 @@ def test_unknown_words_are_ignored(model: SmallClap):
                                model.embed_text(["a bright zzyzx mallet"]), atol=1e-6)
 
 
-def test_train_and_evaluate_clis(synthetic: tuple[dict[str, Split], dict[str, str]], tmp_path: Path):
+def test_train_and_evaluate_clis(synthetic: tuple[dict[str, Split], dict[str, str]], tmp_path: Path,
+                                 monkeypatch):
+    from types import SimpleNamespace
+
     from instrumentgen.clap import evaluate, train_small
 
     splits, captions = synthetic
@@ -167,12 +170,15 @@ def test_train_and_evaluate_clis(synthetic: tuple[dict[str, Split], dict[str, st
     fitted = SmallClap.load(out)
     assert fitted.meta["instruments"] == 33 and fitted.meta["notes"] == len(splits["train"].audio)
     report_path = tmp_path / "retrieval.json"
+    clock = iter([10.0, 12.5])  # embedding the test split's audio takes 2.5 s
+    monkeypatch.setattr(evaluate, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     assert evaluate.main(["--model", str(out), "--store", str(test), "--captions", str(captions_path),
                           "--out", str(report_path), "--no-progress"]) == 0
     report = json.loads(report_path.read_text())
     t2a = report["text_to_audio"]["instrument_level"]["instrument"]
     assert report["instruments"] == 11 and t2a["recall@5"] > t2a["chance_recall@5"]
-    assert len(report["queries"]) == 11 and report["notes_per_s"] > 0
+    assert len(report["queries"]) == 11 and report["embed_audio_s"] == 2.5
+    assert report["notes_per_s"] == round(len(splits["test"].audio) / 2.5, 1)
 
 
 def test_missing_caption_names_the_instrument_and_file(synthetic: tuple[dict[str, Split], dict[str, str]],

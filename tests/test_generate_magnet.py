@@ -6,8 +6,6 @@ models."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from lm_fixtures import CARD, conditions, tiny_model
@@ -51,11 +49,13 @@ def test_paper_schedule_takes_fifty_passes():
 def test_schedule_is_audiocrafts():
     s = MagnetSettings(temperature=3.0, cfg_max=10.0, cfg_min=1.0)
     plans = [step_plan(s, i, 5) for i in range(5)]
-    fractions = [math.cos(math.pi / 2 * i / 4) for i in range(5)]
-    assert [p.mask_fraction for p in plans] == pytest.approx(fractions)
+    # audiocraft's mask fraction cos(pi/2 t) at t = linspace(0, 1, 5): cos 0, pi/8, pi/4, 3pi/8, pi/2
+    fractions = [1.0, 0.9238795325112867, 0.7071067811865476, 0.3826834323650898, 0.0]
+    assert [p.mask_fraction for p in plans] == pytest.approx(fractions, abs=1e-12)
     assert plans[0].mask_fraction == 1.0 and plans[-1].mask_fraction == pytest.approx(0.0, abs=1e-12)
     # CFG follows the mask fraction (10 while all is masked, 1 at the last step), not the step count
-    assert [p.cfg_coef for p in plans] == pytest.approx([1 + 9 * f for f in fractions])
+    assert [p.cfg_coef for p in plans] == pytest.approx([10.0, 9.314915792601581, 7.363961030678928,
+                                                         4.444150891285808, 1.0])
     # temperature T (n - 1 - i) / n, floored at 0.01: the last step is near-greedy
     assert [p.temperature for p in plans] == pytest.approx([3 * 4 / 5, 3 * 3 / 5, 3 * 2 / 5, 3 * 1 / 5, 0.01])
     # a one-step stage: everything masked, full guidance, near-greedy (not temperature 3 at CFG 10)
