@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PROFILE ?= tiny
 
-.PHONY: setup system-deps browser-deps slurm-deps demo test run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
+.PHONY: setup system-deps browser-deps slurm-deps demo test test-fast run lint bench bench-demo bench-encoders bench-train bench-generate lock clean-venv
 
 setup: $(STAMP) system-deps
 
@@ -66,6 +66,12 @@ run: setup
 
 test: setup browser-deps slurm-deps
 	$(OFFLINE) $(BIN)/python -m pytest -q
+
+# The inner loop (under 2 minutes on a 2-core CPU): every test but the Snakemake runs (e2e), the browser and
+# Slurm tests and those marked slow (pyproject.toml's markers); stops at the first failure.
+FAST_TESTS := not e2e and not browser and not slurm and not slow
+test-fast: setup
+	$(OFFLINE) $(BIN)/python -m pytest -q -x -m "$(FAST_TESTS)"
 
 lint: setup
 	$(BIN)/ruff check .

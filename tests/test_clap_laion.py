@@ -13,6 +13,9 @@ from instrumentgen.clap import laion
 from instrumentgen.clap.laion import ClapCheckpointError, ClapWeightsError, LaionClap
 from instrumentgen.download import DownloadError, checksum_path
 
+# slow: the module's small laion_clap model takes ~6 s to build, its tests ~15 s together
+pytestmark = pytest.mark.slow
+
 ARCH = "test-HTSAT-tiny-16k"
 SR = 16000
 WINDOW = 10 * SR

@@ -90,6 +90,7 @@ def most_at_once(spans: list[tuple[float, float]]) -> int:
     return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
 
 
+@pytest.mark.slow  # three Snakemake runs (~15 s)
 def test_a_bare_local_run_holds_one_gpu_job_per_gpu(tmp_path: Path):
     assert most_at_once(run_toy(tmp_path / "none", {"CUDA_VISIBLE_DEVICES": ""})) == 1
     assert most_at_once(run_toy(tmp_path / "two", {"CUDA_VISIBLE_DEVICES": "0,1"})) == 2
@@ -97,6 +98,7 @@ def test_a_bare_local_run_holds_one_gpu_job_per_gpu(tmp_path: Path):
     assert most_at_once(run_toy(tmp_path / "own", {"CUDA_VISIBLE_DEVICES": ""}, "--resources", "gpu=4")) == 4
 
 
+@pytest.mark.slow  # two dry runs of the whole DAG (~5 s)
 def test_the_workflows_dry_run_shows_the_gpu_limit():
     for visible, limit in (("", 1), ("0,1,2", 3)):
         cmd = [SNAKEMAKE, "--cores", "2", "-n", "--configfile", "workflow/profiles/ci/params.yaml"]
@@ -172,6 +174,7 @@ def test_check_slurm_says_what_to_do_when_slurm_is_missing_or_silent():
         check_slurm({}, "gpu", fake_run(""), which_all)
 
 
+@pytest.mark.slow  # a Snakemake dry run of the paper DAG (~2 s)
 def test_the_slurm_profile_plans_the_paper_run_on_the_slurm_executor():
     """``configfile: ../paper/params.yaml`` in the profile resolves to the paper parameters (NSynth is
     downloaded), the executor plugin is installed, and a cluster run sets no local GPU limit."""
@@ -183,6 +186,7 @@ def test_the_slurm_profile_plans_the_paper_run_on_the_slurm_executor():
     assert "GPU jobs at most" not in out
 
 
+@pytest.mark.slow  # waits for sinfo to give up (~35 s)
 def test_a_slurm_run_stops_before_submitting_when_slurm_does_not_answer(tmp_path: Path):
     """A cluster whose controller does not answer: the run stops at its start, saying so, and submits
     nothing (no Slurm job log, no output)."""
@@ -201,6 +205,7 @@ def test_a_slurm_run_stops_before_submitting_when_slurm_does_not_answer(tmp_path
     assert not (ws / ".snakemake" / "slurm_logs").exists() and not (ws / "data").exists()
 
 
+@pytest.mark.slow  # a Snakemake run per case (~2 s)
 @pytest.mark.parametrize(
     ("sinfo", "args", "message"),
     [

@@ -180,6 +180,7 @@ def test_residual_stages_reduce_the_error(codec: FittedCodec, train: tuple[np.nd
     assert torch.allclose(codec.codes_to_log_magnitude(codes).reshape(-1, 513), recon, atol=1e-4)
 
 
+@pytest.mark.slow  # pitch tracking of every held-out note (~5 s)
 def test_pitch_is_kept(codec: FittedCodec, held_out: tuple[np.ndarray, np.ndarray]) -> None:
     audio, pitches = held_out
     recon = codec.decode(codec.encode(torch.from_numpy(audio)[:, None]))[:, 0, :audio.shape[1]].numpy()

@@ -86,6 +86,7 @@ def test_bad_params_named(overlay, pattern):
         validate_params(deep_merge(paper(), overlay))
 
 
+@pytest.mark.slow  # Snakemake subprocesses (~2 s)
 def test_snakemake_rejects_bad_params_before_any_job(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     overlay = ws / "workflow/profiles/ci/params.yaml"
@@ -104,6 +105,7 @@ def test_overlay_must_name_its_profile(tmp_path: Path):
         check_profile_overlays("paper", ["/x/workflow/profiles/mine/params.yaml"])
 
 
+@pytest.mark.slow  # a Snakemake subprocess (~2 s)
 def test_snakemake_refuses_an_overlay_that_would_write_into_paper(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     shutil.copytree(ws / "workflow/profiles/ci", ws / "workflow/profiles/mine")
@@ -115,6 +117,7 @@ def test_snakemake_refuses_an_overlay_that_would_write_into_paper(tmp_path: Path
     assert proc.returncode != 0 and "set `profile: mine`" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # a Snakemake subprocess (~2 s)
 def test_snakemake_unknown_workflow_profile(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     shutil.rmtree(ws / "workflow/profiles/ci")

@@ -190,6 +190,7 @@ def test_lr_schedule_warms_up_then_anneals():
 
 
 # ------------------------------------------------------------------------------------------- resume
+@pytest.mark.slow  # two training subprocesses of 400 steps (~20 s)
 def test_resume_after_a_kill_reaches_the_uninterrupted_weights(caches, tmp_path: Path):
     steps = dict(steps=400, checkpoint_every=10, valid_every=100, log_every=10)
     full = cli_args(caches, tmp_path / "full", **steps)
@@ -269,6 +270,7 @@ def test_a_changed_setting_starts_a_fresh_run_beside_the_old_checkpoint(caches, 
 
 
 # ------------------------------------------------------------------------------------------- DDP
+@pytest.mark.slow  # torchrun with two processes, each case ~20 s
 @pytest.mark.parametrize(
     ("variant", "quantiser"), [("baseline", "frozen"), ("magnet", "frozen"), ("random", "ema")]
 )

@@ -126,6 +126,7 @@ def published_style_weights(tmp_path_factory) -> tuple[Path, bytes]:
     return path, data
 
 
+@pytest.mark.slow  # a full-size VGGish saved, served and loaded (~7 s)
 def test_fetch_from_loopback_server_checks_the_prefix_and_loads(published_style_weights, tmp_path: Path):
     path, data = published_style_weights
     with serve(ServerConfig(files={f"/v0.1/{path.name}": data})) as base:
@@ -141,6 +142,7 @@ def test_fetch_from_loopback_server_checks_the_prefix_and_loads(published_style_
         torch.testing.assert_close(model(x), reference(x))
 
 
+@pytest.mark.slow  # ~4 s
 def test_a_download_that_is_not_the_published_file_is_rejected_without_a_record(published_style_weights,
                                                                                 tmp_path: Path):
     path, data = published_style_weights
@@ -157,6 +159,7 @@ def test_a_download_that_is_not_the_published_file_is_rejected_without_a_record(
         fetch_vggish_weights(tmp_path, f"{base}/v0.1/{path.name}", sha256=None, progress=False)
 
 
+@pytest.mark.slow  # ~4 s
 def test_unusable_weight_files_are_named(published_style_weights, tmp_path: Path):
     path, data = published_style_weights
     with pytest.raises(VGGishWeightsError, match="not found"):

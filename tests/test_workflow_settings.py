@@ -61,6 +61,7 @@ def test_shipped_profiles_pass_the_workflow_checks(name):
     settings.check_workflow_params(load_profile(name))
 
 
+@pytest.mark.slow  # a Snakemake subprocess (~2 s)
 def test_snakemake_names_a_missing_split_before_any_job(tmp_path: Path):
     ws = make_workspace(tmp_path / "ws")
     overlay = ws / "workflow/profiles/ci/params.yaml"
