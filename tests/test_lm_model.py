@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from instrumentgen.lm.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
 from instrumentgen.lm.conditioners import (
     CONDITIONS,
     CategoricalConditioner,
@@ -26,7 +27,6 @@ from instrumentgen.lm.magnet import sample_magnet_mask
 from instrumentgen.lm.model import CodecLM
 from instrumentgen.lm.pattern import DelayPattern
 from instrumentgen.testing import TINY_LM, random_conditions, random_model
-from instrumentgen.train.checkpoint import FORMAT, CheckpointError, load_model, save_atomic
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

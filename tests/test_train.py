@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import torch
 
+from instrumentgen.lm.checkpoint import CheckpointError, load_model, read_checkpoint
 from instrumentgen.lm.conditioners import CONDITIONS
 from instrumentgen.testing import synthetic_splits, train_run
-from instrumentgen.train.checkpoint import CheckpointError, load_model, read_checkpoint
 from instrumentgen.train.cli import build_run, parse_args
 from instrumentgen.train.data import DropoutSettings, TrainingDataError, condition_drop, load_split
 from instrumentgen.train.loop import Trainer, TrainRun, batch_rows
@@ -321,6 +321,20 @@ def test_ddp_with_two_processes_under_torchrun_matches_one_process(
 def test_unknown_variant_is_named(caches, tmp_path: Path):
     with pytest.raises(ValueError, match="'bogus'.*baseline, random, fixed, magnet"):
         build_run(parse_args(cli_args(caches, tmp_path, "bogus")))
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--lm", "{dim: 3}", "--lm is not valid JSON"),
+        ("--settings", "[1]", "--settings must be a JSON object"),
+    ],
+)
+def test_bad_json_flags_are_named(caches, tmp_path: Path, flag: str, value: str, message: str):
+    args = cli_args(caches, tmp_path, "baseline")
+    args[args.index(flag) + 1] = value
+    with pytest.raises(ValueError, match=message):
+        build_run(parse_args(args))
 
 
 def test_fixed_variant_without_reference_is_refused(caches, tmp_path: Path):
