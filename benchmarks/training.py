@@ -42,7 +42,7 @@ def run_case(args: argparse.Namespace) -> dict:
     from instrumentgen.testing import synthetic_splits, train_run
     from instrumentgen.train.loop import Trainer
     from instrumentgen.train.settings import settings_for_objective
-    from instrumentgen.train.variants import get_variant
+    from instrumentgen.variants import get_variant
 
     params = load_profile(args.size)
     lm = dict(params["lm"])

@@ -1,5 +1,5 @@
 """Tests for the codec LM: config, conditioners, model (masking, null conditions, KV cache), losses and
-checkpoints (instrumentgen.lm.{config,conditioners,model,losses}, instrumentgen.train.checkpoint)."""
+checkpoints (instrumentgen.lm.{config,conditioners,model,losses}, instrumentgen.lm.checkpoint)."""
 
 from __future__ import annotations
 

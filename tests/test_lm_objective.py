@@ -19,7 +19,7 @@ from instrumentgen.generate.magnet import MagnetSettings
 from instrumentgen.generate.run import DECODERS, Decoder
 from instrumentgen.generate.settings import decoder_from_dict
 from instrumentgen.lm.objective import OBJECTIVES, get_objective, objective_of
-from instrumentgen.train.variants import VARIANTS
+from instrumentgen.variants import VARIANTS
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "instrumentgen"
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"

@@ -31,9 +31,9 @@ from instrumentgen.export.instrument import export_instrument
 from instrumentgen.generate.protocols import check_grid, instrument_plan
 from instrumentgen.generate.session import GenerationSession, SessionError
 from instrumentgen.generate.settings import decoder_from_dict
+from instrumentgen.variants import VARIANTS
 
 log = logging.getLogger(__name__)
-VARIANTS = ("baseline", "random", "fixed", "magnet")
 MIN_REFERENCE_S = 0.1  # shorter references carry too little of a timbre to embed
 MIN_REFERENCE_PEAK = 1e-4  # -80 dBFS: a quieter reference carries too little of a timbre to embed
 
@@ -116,7 +116,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     model.add_argument(
         "--variant",
         default="baseline",
-        choices=VARIANTS,
+        choices=list(VARIANTS),
         help="model variant; magnet decodes in 50 parallel steps instead of one per frame",
     )
     model.add_argument("--checkpoint", type=Path, help="a trained LM file instead of the profile's")

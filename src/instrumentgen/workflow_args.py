@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from instrumentgen.artifacts import Paths
-from instrumentgen.train.variants import get_variant
+from instrumentgen.variants import get_variant
 from instrumentgen.workflow_settings import TASKS, VGGISH_UNAVAILABLE, t2i_grid_json
 
 TRAINING_SPLITS = ("train", "valid")  # what a variant trains on, and validates on

@@ -19,7 +19,7 @@ from instrumentgen.clap.laion import EMBEDDING_DIM as LAION_EMBEDDING_DIM
 from instrumentgen.config import ParamsError
 from instrumentgen.lm.objective import OBJECTIVES, get_objective
 from instrumentgen.train.settings import settings_for_objective
-from instrumentgen.train.variants import get_variant
+from instrumentgen.variants import get_variant
 
 # What each split is needed for: params data.splits must name them all.
 REQUIRED_SPLITS = {

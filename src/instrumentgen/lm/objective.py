@@ -11,7 +11,7 @@ on an objective's (or a variant's) name:
   and its forward passes per batch of notes.
 
 Chosen once from the model config (:func:`objective_of`); a variant names its objective
-(:mod:`instrumentgen.train.variants`).
+(:mod:`instrumentgen.variants`).
 
 This module imports no torch at load time, so the workflow can read an objective's decoding section
 without loading torch (Snakemake parses its files before every run): the losses and masks are imported

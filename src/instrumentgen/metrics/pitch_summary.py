@@ -17,7 +17,7 @@ import pandas as pd
 
 from instrumentgen.atomic import atomic_path, write_json_atomic
 from instrumentgen.metrics.pitch import TARGET_SHARE
-from instrumentgen.train.variants import get_variant
+from instrumentgen.variants import get_variant
 
 COLUMNS = [
     "variant",

@@ -19,7 +19,7 @@ from pathlib import Path
 from instrumentgen.checks import json_object
 from instrumentgen.train.loop import SplitFiles, TrainRun, train
 from instrumentgen.train.settings import TrainSettings
-from instrumentgen.train.variants import VARIANTS, get_variant
+from instrumentgen.variants import VARIANTS, get_variant
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from instrumentgen.atomic import atomic_path  # noqa: E402
 from instrumentgen.lm.objective import get_objective  # noqa: E402
-from instrumentgen.train.variants import get_variant  # noqa: E402
+from instrumentgen.variants import get_variant  # noqa: E402
 
 
 def read_curves(runs: Path, variants: list[str]) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:

@@ -25,8 +25,8 @@ import torch
 
 from instrumentgen.atomic import write_json_atomic
 from instrumentgen.download import sha256_file
+from instrumentgen.lm.checkpoint import FORMAT
 from instrumentgen.lm.config import LMConfig
-from instrumentgen.train.checkpoint import FORMAT
 from instrumentgen.train.settings import TrainSettings
 
 CURVES = ("train.csv", "valid.csv")

@@ -22,18 +22,18 @@ import numpy as np
 import torch
 
 from instrumentgen.codedeps import PACKAGE_DIR, module_files, source_digest
+from instrumentgen.lm.checkpoint import FORMAT, check_config, read_checkpoint, save_atomic
 from instrumentgen.lm.conditioners import inference_drop
 from instrumentgen.lm.config import LMConfig
 from instrumentgen.lm.losses import LossOutput
 from instrumentgen.lm.model import CodecLM
 from instrumentgen.lm.objective import objective_of
-from instrumentgen.train.checkpoint import FORMAT, check_config, read_checkpoint, save_atomic
 from instrumentgen.train.data import DropoutSettings, SplitData, load_split, make_batch
 from instrumentgen.train.distributed import Distributed, setup_distributed, wrap_model
 from instrumentgen.train.layout import RunFolder, SplitFiles, TrainRun, fingerprint, restore
 from instrumentgen.train.logs import RunLogs, loss_totals, metric_row
 from instrumentgen.train.schedule import warmup_cosine
-from instrumentgen.train.variants import get_variant
+from instrumentgen.variants import get_variant
 
 __all__ = ["Distributed", "SplitFiles", "TrainRun", "Trainer", "batch_rows", "setup_distributed", "train"]
 
