@@ -68,3 +68,15 @@ def test_loaded_code_digest_tracks_the_source_of_loaded_modules(tmp_path: Path):
         assert len(before) == 64
     finally:
         del sys.modules["mod_for_digest"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["generate/cli.py", "make.py", "generate/session.py", "listening/cli.py", "companion/__main__.py"],
+)
+def test_generation_does_not_import_the_training_package(entry: str):
+    """Generating from a trained LM needs the LM (instrumentgen.lm), never the trainer: editing the
+    training code must not regenerate instruments, and `instrumentgen make` must not load it."""
+    files = [f.relative_to(PACKAGE_DIR).as_posix() for f in module_files(entry)]
+    assert "lm/checkpoint.py" in files or entry.startswith("companion")
+    assert [f for f in files if f.startswith("train/")] == []
