@@ -66,6 +66,8 @@ def test_number_at_least():
     assert number_at_least("train.weight_decay", 0, 0.0) == 0.0
     value = number_at_least("lr", np.float32(0.5), 0.0, strict=True)
     assert value == 0.5 and type(value) is float
+    zero = number_at_least("train.weight_decay", 0, 0.0)
+    assert type(zero) is int  # a setting written as 0 keeps its JSON form (run fingerprints hash it)
     with pytest.raises(ValueError, match=r"^train.grad_clip must be > 0, got 0$"):
         number_at_least("train.grad_clip", 0, 0.0, strict=True)
     with pytest.raises(ValueError, match=r"^train.weight_decay must be >= 0, got -0.1$"):
@@ -99,3 +101,21 @@ def test_json_object():
         json_object("{a: 1}", "--overrides")
     with pytest.raises(ValueError, match=r"^--overrides must be a JSON object, got '\[1, 2\]'$"):
         json_object("[1, 2]", "--overrides")
+
+
+def test_settings_keep_numpy_numbers_as_plain_python_numbers():
+    """Settings read from NumPy (a sweep, a Parquet row) are stored as Python numbers, so the run's
+    fingerprint (JSON) and the model file's content digest can hold them."""
+    import json
+
+    from instrumentgen.generate.sampling import SamplingSettings
+    from instrumentgen.testing import tiny_config
+    from instrumentgen.train.settings import TrainSettings
+
+    train = TrainSettings(lr=np.float32(0.5), weight_decay=np.float64(0.1), cfg_dropout=np.float32(0.25))
+    assert (type(train.lr), type(train.weight_decay), type(train.cfg_dropout)) == (float, float, float)
+    assert json.loads(json.dumps(train.to_dict()))["lr"] == 0.5
+    config = tiny_config(dropout=np.float32(0.125))
+    assert type(config.dropout) is float and json.dumps(config.to_dict())
+    sampling = SamplingSettings(temperature=np.float32(0.5), top_p=np.float64(0.5), cfg_coef=np.int64(2))
+    assert (type(sampling.temperature), type(sampling.top_p), type(sampling.cfg_coef)) == (float, float, int)

@@ -42,23 +42,30 @@ def int_in_range(name: str, value: object, low: int, high: int) -> int:
     return int(value)
 
 
-def number_at_least(name: str, value: object, minimum: float, *, strict: bool = False) -> float:
-    """``value`` as a ``float`` when it is a real number (not a bool) ``>= minimum`` (``> minimum`` when
-    ``strict``); else a ValueError. NaN is rejected."""
+def plain_number(value: numbers.Real) -> int | float:
+    """A NumPy scalar as the Python ``int`` or ``float`` it holds; Python numbers unchanged (an ``int``
+    stays an ``int``, so settings written as ``1`` keep their JSON form)."""
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
+
+def number_at_least(name: str, value: object, minimum: float, *, strict: bool = False) -> int | float:
+    """``value`` as a plain Python number (:func:`plain_number`) when it is a real number (not a bool)
+    ``>= minimum`` (``> minimum`` when ``strict``); else a ValueError. NaN is rejected."""
     if not is_number(value) or not (value > minimum if strict else value >= minimum):
         raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
-    return float(value)
+    return plain_number(value)
 
 
 def number_in_range(
     name: str, value: object, low: float, high: float, *, high_inclusive: bool = True
-) -> float:
-    """``value`` as a ``float`` when it is a real number (not a bool) in ``[low, high]`` (``[low, high)``
-    unless ``high_inclusive``), e.g. a probability or a dropout rate; else a ValueError. NaN is rejected."""
+) -> int | float:
+    """``value`` as a plain Python number (:func:`plain_number`) when it is a real number (not a bool) in
+    ``[low, high]`` (``[low, high)`` unless ``high_inclusive``), e.g. a probability or a dropout rate; else
+    a ValueError. NaN is rejected."""
     if not is_number(value) or not (low <= value <= high if high_inclusive else low <= value < high):
         bracket = "]" if high_inclusive else ")"
         raise ValueError(f"{name} must be in [{low:g}, {high:g}{bracket}, got {value!r}")
-    return float(value)
+    return plain_number(value)
 
 
 def known_keys(what: str, keys: Iterable[str], known: Iterable[str]) -> None:

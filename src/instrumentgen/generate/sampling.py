@@ -24,10 +24,10 @@ class SamplingSettings:
     cfg_coef: float = 3.0
 
     def __post_init__(self) -> None:
-        number_at_least("temperature", self.temperature, 0.0)
+        object.__setattr__(self, "temperature", number_at_least("temperature", self.temperature, 0.0))
         object.__setattr__(self, "top_k", int_at_least("top_k", self.top_k, 0))
-        number_in_range("top_p", self.top_p, 0.0, 1.0)
-        number_at_least("cfg_coef", self.cfg_coef, 0.0)
+        object.__setattr__(self, "top_p", number_in_range("top_p", self.top_p, 0.0, 1.0))
+        object.__setattr__(self, "cfg_coef", number_at_least("cfg_coef", self.cfg_coef, 0.0))
 
     @property
     def greedy(self) -> bool:

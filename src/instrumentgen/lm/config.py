@@ -51,7 +51,8 @@ class LMConfig:
                         f"lm clap_quantiser {value!r} is unknown; valid: {', '.join(CLAP_QUANTISERS)}"
                     )
             elif f.name == "dropout":
-                number_in_range("lm dropout", value, 0.0, 1.0, high_inclusive=False)
+                dropout = number_in_range("lm dropout", value, 0.0, 1.0, high_inclusive=False)
+                object.__setattr__(self, f.name, dropout)
             else:
                 object.__setattr__(self, f.name, positive_int(f"lm {f.name}", value))
         if self.dim % 2:

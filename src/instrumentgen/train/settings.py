@@ -55,10 +55,12 @@ class TrainSettings:
         for name in ("warmup_steps", "threads"):
             object.__setattr__(self, name, int_at_least(f"train.{name}", getattr(self, name), 0))
         for name in ("cfg_dropout", "attribute_dropout", "min_lr_ratio"):
-            number_in_range(f"train.{name}", getattr(self, name), 0.0, 1.0)
+            object.__setattr__(self, name, number_in_range(f"train.{name}", getattr(self, name), 0.0, 1.0))
         for name in ("lr", "grad_clip"):
-            number_at_least(f"train.{name}", getattr(self, name), 0.0, strict=True)
-        number_at_least("train.weight_decay", self.weight_decay, 0.0)
+            value = number_at_least(f"train.{name}", getattr(self, name), 0.0, strict=True)
+            object.__setattr__(self, name, value)
+        decay = number_at_least("train.weight_decay", self.weight_decay, 0.0)
+        object.__setattr__(self, "weight_decay", decay)
         if self.checkpoint_every % self.log_every:
             raise ValueError(
                 f"train.checkpoint_every ({self.checkpoint_every}) must be a multiple of train.log_every "
