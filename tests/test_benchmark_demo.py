@@ -71,6 +71,6 @@ def test_note_frames_follow_each_codecs_hop():
     measure = load("measure")
     rates = inspect.signature(dac.DAC).parameters["encoder_rates"].default  # the 44.1 kHz model's strides
     small = dac.DAC(encoder_dim=8, encoder_rates=rates, decoder_dim=16, decoder_rates=rates[::-1])
-    assert measure.dac_hop_length() == DACCodec(small).hop_length
+    assert measure.dac_hop_length() == DACCodec(small).hop_length == 512  # DAC 44.1 kHz (FACTS.md)
     assert measure.note_frames(load_profile("paper")) == 345  # 4 s at 44.1 kHz, hop 512 (DESIGN.md)
     assert measure.note_frames(load_profile("tiny")) == 25  # 1 s at 24 kHz, the fitted codec's hop 960

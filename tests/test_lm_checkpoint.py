@@ -105,7 +105,7 @@ def test_file_without_a_digest_loads_with_a_warning(tmp_path: Path, caplog) -> N
 
 
 def test_edited_entries_are_caught(tmp_path: Path) -> None:
-    """A file whose metadata was changed after writing (here: the step) no longer matches its digest."""
+    """A file whose metadata was changed after writing (here: the variant) no longer matches its digest."""
     path = tmp_path / "m.pt"
     _model_file(path)
     state = torch.load(path, weights_only=True)
