@@ -78,8 +78,11 @@ def regenerate_hint(path: Path) -> str:
             f"delete {path} and rerun the training (it starts again from step 0), or restore the file "
             "from DVC (`dvc checkout`)"
         )
+    parts = path.parts
+    # the pipeline writes data/<profile>/lm/<variant>.pt: name the profile when the path says it
+    profile = parts[-3] if len(parts) >= 4 and parts[-2] == "lm" and parts[-4] == "data" else "<profile>"
     return (
-        f"delete {path} and rerun the pipeline for it (`snakemake --profile workflow/profiles/<profile> "
+        f"delete {path} and rerun the pipeline for it (`snakemake --profile workflow/profiles/{profile} "
         f"{path}`, or `make demo` for the tiny profile), or restore it from DVC (`dvc checkout`)"
     )
 
