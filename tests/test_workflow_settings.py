@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -292,3 +294,16 @@ def test_sha256_argument(paper):
     vggish = paper["evaluate"]["vggish"]
     assert args.sha256_arg(vggish) == f" --sha256 {vggish['sha256']}"
     assert args.sha256_arg(paper["codec"]["dac"]) == ""
+
+
+def test_the_workflow_settings_do_not_import_pytorch():
+    """Every `snakemake` call (dry runs, --lint, the report) parses the Snakefile: what common.smk imports
+    stays light (importing PyTorch would cost every call about a second)."""
+    code = (
+        "import sys\n"
+        "import instrumentgen.artifacts, instrumentgen.cluster, instrumentgen.codedeps\n"
+        "import instrumentgen.config, instrumentgen.workflow_args, instrumentgen.workflow_settings\n"
+        "print(sorted(m for m in ('torch', 'laion_clap', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from instrumentgen.clap.laion import EMBEDDING_DIM as LAION_EMBEDDING_DIM
+from instrumentgen.clap.base import LAION_EMBEDDING_DIM
 from instrumentgen.config import ParamsError
 from instrumentgen.lm.objective import OBJECTIVES, get_objective
 from instrumentgen.train.settings import settings_for_objective

@@ -6,6 +6,10 @@ import abc
 
 import numpy as np
 
+# Width of LAION-CLAP's joint audio-text embedding (the paper's checkpoints). Here, not in clap.laion, so
+# that the workflow's settings can read it without importing PyTorch.
+LAION_EMBEDDING_DIM = 512
+
 
 class AudioTextEmbedder(abc.ABC):
     """``embed_audio(audio [B, T], sr) -> [B, D]`` and ``embed_text(list[str]) -> [B, D]``,

@@ -35,11 +35,10 @@ import torch.nn.functional as F
 from instrumentgen.atomic import atomic_path
 from instrumentgen.audio import check_mono_batch, resample_batch
 from instrumentgen.clap.audio import l2_normalize, repeat_pad
-from instrumentgen.clap.base import AudioTextEmbedder
+from instrumentgen.clap.base import LAION_EMBEDDING_DIM, AudioTextEmbedder
 from instrumentgen.download import fetch_weights, verify_checksum
 
 log = logging.getLogger(__name__)
-EMBEDDING_DIM = 512  # width of LAION-CLAP's joint audio-text embedding (the paper's checkpoints)
 
 PAPER_CHECKPOINT_URL = ("https://huggingface.co/lukewys/laion_clap/resolve/main/"
                         "music_audioset_epoch_15_esc_90.14.pt")
@@ -186,7 +185,7 @@ class LaionClap(AudioTextEmbedder):
         self.batch_size = batch_size
         self.sample_rate = int(config["audio_cfg"]["sample_rate"])
         self.clip_samples = int(config["audio_cfg"]["clip_samples"])
-        self.dim = int(getattr(model, "joint_embed_shape", EMBEDDING_DIM))
+        self.dim = int(getattr(model, "joint_embed_shape", LAION_EMBEDDING_DIM))
         self.device = next(model.parameters()).device
         self._roberta = None
 
