@@ -47,7 +47,7 @@ def run_case(args: argparse.Namespace) -> dict:
     params = load_profile(args.size)
     lm = dict(params["lm"])
     train = settings_for_objective(params["train"], get_variant(args.variant).objective)
-    settings = {**train, "compile": args.compile, "precision": args.precision, "threads": 0}
+    settings = {**train, "compile": args.compile, "precision": args.precision, "threads": args.threads}
     if args.batch:
         settings["batch_size"] = args.batch
     frames = args.frames or int(lm.get("max_frames", 512))
@@ -100,18 +100,21 @@ def run_case(args: argparse.Namespace) -> dict:
     return result
 
 
-CASES_CPU = [  # (size, variant, compile, precision, warm-up steps, timed steps)
-    ("paper", "baseline", "false", "fp32", 1, 2),
-    ("paper", "magnet", "false", "fp32", 1, 2),
-    ("tiny", "baseline", "false", "fp32", 5, 30),
-    ("tiny", "magnet", "false", "fp32", 5, 30),
+CASES_CPU = [  # (size, variant, compile, precision, warm-up steps, timed steps, torch threads; 0 = all cores)
+    ("paper", "baseline", "false", "fp32", 1, 2, 0),
+    ("paper", "magnet", "false", "fp32", 1, 2, 0),
+    # the tiny profile's jobs: one thread each, two side by side in make demo
+    ("tiny", "baseline", "false", "fp32", 5, 40, 1),
+    ("tiny", "baseline", "false", "bf16", 5, 40, 1),
+    ("tiny", "magnet", "false", "fp32", 5, 40, 1),
+    ("tiny", "magnet", "false", "bf16", 5, 40, 1),
 ]
 CASES_CUDA = [
-    ("paper", "baseline", "false", "fp32", 10, 30),
-    ("paper", "baseline", "false", "bf16", 10, 50),
-    ("paper", "baseline", "true", "bf16", 30, 100),
-    ("paper", "magnet", "true", "bf16", 30, 100),
-    ("tiny", "baseline", "false", "bf16", 10, 100),
+    ("paper", "baseline", "false", "fp32", 10, 30, 0),
+    ("paper", "baseline", "false", "bf16", 10, 50, 0),
+    ("paper", "baseline", "true", "bf16", 30, 100, 0),
+    ("paper", "magnet", "true", "bf16", 30, 100, 0),
+    ("tiny", "baseline", "false", "bf16", 10, 100, 0),
 ]
 
 
@@ -127,6 +130,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads of a case (0: all cores)")
+    p.add_argument("--sizes", nargs="+", default=["paper", "tiny"], help="run only the cases of these sizes")
     p.add_argument(
         "--frames", type=int, default=0, help="frames per note (default: the profile's lm.max_frames)"
     )
@@ -140,7 +145,9 @@ def main() -> None:
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0")}
     if args.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    for size, variant, compile_, precision, warmup, steps in cases:
+    for size, variant, compile_, precision, warmup, steps, threads in cases:
+        if size not in args.sizes:
+            continue
         frames = note_frames(load_profile(size))  # paper: 4 s of DAC frames; tiny: 1 s of the fitted codec's
         cmd = [
             sys.executable,
@@ -160,6 +167,8 @@ def main() -> None:
             str(steps),
             "--frames",
             str(frames),
+            "--threads",
+            str(threads),
         ]
         print("running", " ".join(cmd[2:]), flush=True)
         proc = run_case_process(cmd, env)
@@ -177,11 +186,15 @@ def main() -> None:
             continue
         results.append(proc.result)
         print_result(proc.result)
+    kept = []  # rows of the sizes not run this time stay, with the date they were measured
+    if out.exists() and set(args.sizes) != {"paper", "tiny"}:
+        earlier = json.loads(out.read_text())
+        kept = [{"date": earlier["date"], **r} for r in earlier["results"] if r.get("size") not in args.sizes]
     record = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
-        "results": results,
+        "results": kept + results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")

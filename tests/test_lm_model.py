@@ -534,6 +534,36 @@ def test_ar_loss_uniform_logits() -> None:
     assert lm2.heads[0].weight.grad is not None and lm2.heads[0].weight.grad.abs().sum() > 0
 
 
+def test_cpu_bf16_autocast_runs_attention_in_float32_and_matches_float32_training(monkeypatch) -> None:
+    """Under CPU bf16 autocast (``train.precision: bf16`` on a CPU) every attention call gets float32
+    queries, keys and values (PyTorch's bf16 CPU flash-attention backward is ~7x slower); without autocast
+    the inputs pass unchanged; and the bf16 loss and gradients stay close to float32's."""
+    dtypes: list[tuple[torch.dtype, ...]] = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def recording(q, k, v, **kwargs):
+        dtypes.append((q.dtype, k.dtype, v.dtype, torch.is_autocast_enabled("cpu")))
+        return sdpa(q, k, v, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording)
+    codes = random_tokens(4, 8, seed=21)
+    cond = make_conditions(4, seed=22)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        lm = tiny_model(seed=3).train()
+        dtypes.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = ar_loss(lm, lm.config, codes, cond)
+        out.loss.backward()
+        # self- and cross-attention in each layer, all with float32 inputs and autocast off inside
+        assert dtypes == [(torch.float32,) * 3 + (False,)] * (2 * lm.config.n_layers), precision
+        results[precision] = (out.loss.item(), lm.heads[0].weight.grad.clone(), lm.embed[0].weight.grad)
+    (loss32, head32, embed32), (loss16, head16, embed16) = results["fp32"], results["bf16"]
+    assert loss16 == pytest.approx(loss32, rel=2e-2)
+    torch.testing.assert_close(head16, head32, rtol=0.1, atol=0.05 * head32.abs().max().item())
+    torch.testing.assert_close(embed16, embed32, rtol=0.1, atol=0.05 * embed32.abs().max().item())
+
+
 def test_magnet_loss_counts_only_loss_mask() -> None:
     lm = tiny_model(objective="magnet")
     codes = random_tokens(4, 10, seed=15)

@@ -24,7 +24,12 @@ from instrumentgen.train.cli import build_run, parse_args
 from instrumentgen.train.data import DropoutSettings, TrainingDataError, condition_drop, load_split
 from instrumentgen.train.loop import Trainer, TrainRun, batch_rows
 from instrumentgen.train.schedule import lr_factor
-from instrumentgen.train.settings import TrainSettings, settings_for_objective
+from instrumentgen.train.settings import (
+    TrainSettings,
+    cpu_has_native_bf16,
+    settings_for_objective,
+    uses_bf16,
+)
 
 LM = {
     "dim": 32,
@@ -423,3 +428,47 @@ def test_each_objective_gets_the_shared_settings_with_its_own_overrides():
 def test_bad_per_objective_settings_are_named(table: dict, message: str):
     with pytest.raises(ValueError, match=message):
         settings_for_objective({"steps": 10, "by_objective": table}, "ar")
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "native_cpu", "bf16"),
+    [
+        ("auto", "cuda", False, True),
+        ("auto", "cpu", True, False),  # the paper profile's CPU runs (and ci) stay fp32
+        ("native", "cuda", False, True),
+        ("native", "cpu", True, True),  # tiny on a CPU with AVX512-BF16 / AMX
+        ("native", "cpu", False, False),  # ... and on one that would emulate bf16
+        ("bf16", "cpu", False, True),
+        ("fp32", "cuda", True, False),
+    ],
+)
+def test_precision_resolves_per_device(precision: str, device: str, native_cpu: bool, bf16: bool):
+    assert uses_bf16(precision, device, native_cpu=native_cpu) is bf16
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path):
+    def cpuinfo(flags: str) -> Path:
+        path = tmp_path / "cpuinfo"
+        path.write_text(f"processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 {flags}\n\n")
+        return path
+
+    assert cpu_has_native_bf16(cpuinfo("avx512f avx512_bf16 avx512_vnni"))
+    assert cpu_has_native_bf16(cpuinfo("amx_tile amx_bf16"))
+    assert not cpu_has_native_bf16(cpuinfo("avx512f avx512bw avx512vl"))  # bf16 emulated: slower than fp32
+    assert not cpu_has_native_bf16(tmp_path / "missing")
+    with pytest.raises(ValueError, match="train.precision must be one of auto, native, bf16, fp32, got 'fp16'"):
+        TrainSettings(precision="fp16")
+
+
+def test_native_precision_trains_under_bf16_autocast_on_such_a_cpu(caches, tmp_path: Path, monkeypatch):
+    """The trainer resolves ``native`` through the CPU's flags (stubbed both ways here) and trains under
+    bf16 autocast where they have it; a step's loss is close to the fp32 step's."""
+    losses = {}
+    for native in (True, False):
+        monkeypatch.setattr("instrumentgen.train.settings.cpu_has_native_bf16", lambda native=native: native)
+        trainer = Trainer(make_run(caches, tmp_path / str(native), steps=2, precision="native"))
+        assert trainer.bf16 is native
+        trainer.build()
+        out, _ = trainer.train_step()
+        losses[native] = out.loss.item()
+    assert losses[True] == pytest.approx(losses[False], rel=2e-2)

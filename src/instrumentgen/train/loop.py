@@ -33,6 +33,7 @@ from instrumentgen.train.distributed import Distributed, setup_distributed, wrap
 from instrumentgen.train.layout import RunFolder, SplitFiles, TrainRun, fingerprint, restore
 from instrumentgen.train.logs import RunLogs, loss_totals, metric_row
 from instrumentgen.train.schedule import warmup_cosine
+from instrumentgen.train.settings import uses_bf16
 from instrumentgen.variants import get_variant
 
 __all__ = ["Distributed", "SplitFiles", "TrainRun", "Trainer", "batch_rows", "setup_distributed", "train"]
@@ -100,8 +101,7 @@ class Trainer:
         self.fingerprint = fingerprint(run, self.config, training_code_digest())
         self.folder = RunFolder.of(run, self.fingerprint)
         self.cuda = self.dist.device.type == "cuda"
-        precision = run.settings.precision
-        self.bf16 = precision == "bf16" or (precision == "auto" and self.cuda)
+        self.bf16 = uses_bf16(run.settings.precision, self.dist.device.type)
         compile_opt = str(run.settings.compile).lower()
         self.compile = compile_opt == "true" or (compile_opt == "auto" and self.cuda)
 
