@@ -23,6 +23,7 @@ from instrumentgen.metrics.timbre import (
     condition_sensitivity,
     family_accuracy,
     instrument_retrieval,
+    read_family_cells,
     read_family_notes,
 )
 
@@ -199,6 +200,19 @@ def test_tables_and_metrics_equal_the_metric_functions(files: dict[str, Path], t
     ]
     md3 = (tmp_path / "out" / "table3.md").read_text()
     assert "1 of 2 prompts" in md3 and f"{family['test_accuracy']:.4f} (ceiling)" in md3
+    # the ceiling where p2 ("dark bass") was scored, by hand: the real bass test notes at p2's cells
+    z_test, test_cells = read_family_cells(files["test"])
+    right = classifier.predict(z_test) == test_cells["family"].to_numpy()
+    p2 = t2i.notes[t2i.notes["instrument"] == "p2"]
+    p2_cells = set(zip(p2["pitch"], p2["velocity"], strict=True))
+    at = [
+        hit for hit, (fam, p, v) in zip(right, test_cells.itertuples(index=False), strict=True)
+        if fam == "bass" and (p, v) in p2_cells
+    ]
+    assert len(at) > 0
+    ceiling = metrics["timbre"]["t2i_family_ceiling_at_cells"]["baseline"]
+    assert ceiling == {"accuracy": pytest.approx(np.mean(at)), "notes": len(at)}
+    assert f"its accuracy is {np.mean(at):.4f} ({len(at)} notes)" in md3
     assert r"$\downarrow$" in (tmp_path / "out" / "table3.tex").read_text()
 
 

@@ -13,6 +13,7 @@ import pytest
 from instrumentgen.config import REPO_ROOT
 from instrumentgen.metrics.affinity import Ensemble
 from instrumentgen.metrics.frechet import MetricInputError
+from instrumentgen.metrics.references import FamilyReference
 from instrumentgen.metrics.timbre import (
     FamilyClassifier,
     condition_sensitivity,
@@ -155,6 +156,32 @@ def test_family_accuracy_scores_prompts_that_name_one_family_and_says_why_not_th
     # a family the classifier never saw is not scored either
     vocal = family_accuracy(model, prompt_set(bases[:1], ["v"], rng), {"v": "a synthesized vocal"})
     assert vocal.value is None and "lack" in vocal.per_prompt["v"].status
+
+
+def test_family_ceiling_is_measured_at_the_scored_cells_of_each_named_family(classifier):
+    """The ceiling where generated notes were scored: the real test notes of the prompt's family at the
+    generated cells, each cell once; cells of unscored prompts and of other families do not count."""
+    bases, model = classifier
+    rng = np.random.default_rng(8)
+    result = family_accuracy(model, prompt_set(bases[[0, 1, 2, 3]], list(TEXTS), rng), TEXTS)
+    scored = result.scored_cells
+    assert sorted(set(scored["family"])) == ["bass", "organ"] and len(scored) == 2 * len(CELLS)
+    assert set(map(tuple, scored[["pitch", "velocity"]].to_numpy())) == set(CELLS)
+    # real test notes: bass right at (40, 50), wrong at (40, 100); organ right at (52, 50); a flute note
+    # at a scored cell (no prompt names flute) and a bass note at an ungenerated cell do not count
+    test_notes = pd.DataFrame(
+        [("bass", 40, 50, True), ("bass", 40, 100, False), ("organ", 52, 50, True),
+         ("flute", 40, 50, False), ("bass", 100, 127, False)],
+        columns=["family", "pitch", "velocity", "correct"],
+    )
+    reference = FamilyReference(
+        model, test_accuracy=0.4, chance=0.2, majority_share=0.6, test_notes=test_notes
+    )
+    assert reference.accuracy_at(scored) == (pytest.approx(2 / 3), 3)
+    assert reference.accuracy_at(scored[scored["family"] == "organ"]) == (1.0, 1)
+    assert reference.accuracy_at(scored.iloc[:0]) == (None, 0)
+    nowhere = pd.DataFrame({"family": ["string"], "pitch": [40], "velocity": [50]})
+    assert reference.accuracy_at(nowhere) == (None, 0)
 
 
 def test_family_classifier_is_deterministic_and_refuses_bad_labels(classifier):

@@ -456,7 +456,7 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path):
     assert cpu_has_native_bf16(cpuinfo("amx_tile amx_bf16"))
     assert not cpu_has_native_bf16(cpuinfo("avx512f avx512bw avx512vl"))  # bf16 emulated: slower than fp32
     assert not cpu_has_native_bf16(tmp_path / "missing")
-    with pytest.raises(ValueError, match="train.precision must be one of auto, native, bf16, fp32, got 'fp16'"):
+    with pytest.raises(ValueError, match="precision must be one of auto, native, bf16, fp32, got 'fp16'"):
         TrainSettings(precision="fp16")
 
 

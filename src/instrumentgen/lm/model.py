@@ -35,10 +35,10 @@ def sinusoidal_positions(positions: torch.Tensor, dim: int, max_period: float = 
 def cpu_attention_in_float32(q: torch.Tensor) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
     """Where attention on the queries ``q`` runs: yields the cast to apply to ``q``, ``k`` and ``v``.
 
-    On a CPU under bfloat16 autocast (tiny training with ``train.precision: bf16``) attention runs in
-    float32 with autocast off: PyTorch's CPU flash-attention backward is ~7x slower in bfloat16 than in
-    float32 (measured on the 2-core AMD EPYC, tiny LM, batch 64: 119 ms against 16 ms a step in the profiler, which made
-    a bf16 step cost 0.32 s against 0.37 s in float32; with this, 0.21 s). Its sequences are short, so
+    On a CPU under bfloat16 autocast (tiny training, ``train.precision`` native or bf16) attention runs
+    in float32 with autocast off: PyTorch's CPU flash-attention backward is ~7x slower in bfloat16 than
+    in float32 (profiled on the 2-core AMD EPYC, tiny LM, batch 64: 119 against 16 ms a step, which left
+    a bf16 step at 0.32 s against 0.37 s in float32; with this, 0.21 s). Its sequences are short, so
     float32 attention costs little. Elsewhere (CUDA, or no autocast) nothing changes.
     """
     if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):

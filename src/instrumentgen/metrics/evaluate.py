@@ -216,7 +216,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if table3:
         write_table(
             table_frame(table3, TABLE3_COLUMNS, na), args.out_dir / "table3",
-            table3_caption(refs, texts, t2i_reference),
+            table3_caption(refs, texts, t2i_reference, table3),
         )
     return write_metrics(args, refs, table2, table3, t2i_reference, vggish)
 
@@ -235,6 +235,10 @@ def write_metrics(
         "test_instruments": n_test,
         "family_classifier": None if refs.family is None else refs.family.as_dict(),
         "t2i_reference_sensitivity": t2i_reference,
+        "t2i_family_ceiling_at_cells": {
+            k: {"accuracy": v["family_ceiling_at_cells"], "notes": v["family_ceiling_notes"]}
+            for k, v in table3.items()
+        },
     }
     metrics = {
         "s2i": {k: {c: v[c] for c in TABLE2_COLUMNS} for k, v in table2.items()},

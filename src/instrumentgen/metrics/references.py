@@ -16,7 +16,7 @@ from instrumentgen.metrics.affinity import Ensemble, ReferenceAffinity
 from instrumentgen.metrics.clap_score import Templates
 from instrumentgen.metrics.embed_notes import read_embeddings
 from instrumentgen.metrics.frechet import MetricInputError
-from instrumentgen.metrics.timbre import FamilyClassifier, read_family_notes
+from instrumentgen.metrics.timbre import FamilyClassifier, read_family_cells, read_family_notes
 
 
 def load_ensemble(path: Path, label: str) -> Ensemble:
@@ -36,22 +36,39 @@ def merge(ensembles: list[Ensemble], label: str) -> Ensemble:
 @dataclass(frozen=True)
 class FamilyReference:
     """The T2I family classifier and its ceiling: accuracy on the real test notes, chance (1 / the
-    families it knows) and the test notes' majority-family share."""
+    families it knows) and the test notes' majority-family share. ``test_notes`` holds each real test
+    note's ``family``, ``pitch``, ``velocity`` and whether the classifier gets it right (``correct``), for
+    the ceiling where generated notes were scored (:meth:`accuracy_at`)."""
 
     classifier: FamilyClassifier
     test_accuracy: float
     chance: float
     majority_share: float
+    test_notes: pd.DataFrame | None = None
 
     @classmethod
     def fit(cls, train: Path, test: Path) -> FamilyReference:
         classifier = FamilyClassifier.fit(*read_family_notes(train), label=str(train))
-        z, families = read_family_notes(test)
+        z, notes = read_family_cells(test)
+        families = notes["family"].to_numpy()
+        notes["correct"] = classifier.predict(z) == families
         _, counts = np.unique(families, return_counts=True)
         return cls(
-            classifier, classifier.accuracy(z, families), 1 / len(classifier.families),
-            float(counts.max() / counts.sum()),
+            classifier, float(notes["correct"].mean()), 1 / len(classifier.families),
+            float(counts.max() / counts.sum()), notes,
         )
+
+    def accuracy_at(self, cells: pd.DataFrame) -> tuple[float | None, int]:
+        """The ceiling measured where generated notes were scored: the classifier's accuracy on the real
+        test notes of the (``family``, ``pitch``, ``velocity``) ``cells`` (each cell once), and how many
+        notes that is; None where the test set has no note at any of them. A T2I grid spans pitches and
+        velocities where a family's real notes are few, and the classifier is weaker there."""
+        if self.test_notes is None or cells.empty:
+            return None, 0
+        key = ["family", "pitch", "velocity"]
+        wanted = cells[key].astype({"family": str, "pitch": np.int64, "velocity": np.int64}).drop_duplicates()
+        real = self.test_notes.merge(wanted, on=key, how="inner")
+        return (float(real["correct"].mean()) if len(real) else None), len(real)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -55,7 +55,27 @@ def table2_caption(refs: References, seed: int) -> str:
     )
 
 
-def table3_caption(refs: References, texts: dict[str, str], reference: dict[str, float | None]) -> str:
+def ceiling_at_cells(table3: dict[str, dict]) -> str:
+    """The caption's sentence on the family ceiling where the rows' notes were scored (the same for
+    every row when the variants share the T2I grid)."""
+    values = {(row["family_ceiling_at_cells"], row["family_ceiling_notes"]) for row in table3.values()}
+    if len(values) == 1:
+        value, notes = values.pop()
+        where = f"{format_value(value, NOT_DEFINED)} ({notes} notes)"
+    else:
+        where = "; ".join(
+            f"{v}: {format_value(row['family_ceiling_at_cells'], NOT_DEFINED)} "
+            f"({row['family_ceiling_notes']} notes)" for v, row in table3.items()
+        )
+    return (
+        "On the real test notes of each scored prompt's family at the cells (pitch, velocity) "
+        f"generated for it, where a family's real notes are fewer, its accuracy is {where}."
+    )
+
+
+def table3_caption(
+    refs: References, texts: dict[str, str], reference: dict[str, float | None], table3: dict[str, dict]
+) -> str:
     if refs.family is None:
         family = f"Family accuracy: {NOT_DEFINED} (no train split given for the family classifier)."
     else:
@@ -66,7 +86,7 @@ def table3_caption(refs: References, texts: dict[str, str], reference: dict[str,
             f"NSynth family which a {refs.family.classifier.description}, fitted on the train split, assigns "
             f"to that family (other prompts are not scored); the classifier's accuracy on the real test "
             f"notes is {refs.family.test_accuracy:.4f} (ceiling), chance 1/{len(known)} = "
-            f"{refs.family.chance:.4f}."
+            f"{refs.family.chance:.4f}. {ceiling_at_cells(table3)}"
         )
     shown = "; ".join(f"{k} {format_value(v, NOT_DEFINED)}" for k, v in reference.items())
     return (

@@ -66,6 +66,7 @@ def t2i_row(
     tc_value, tc_per = tc_score(refs.affinity, generated)
     scores = t2i_scores(text, generated, refs.templates, refs.affinity)
     family = None if refs.family is None else family_accuracy(refs.family.classifier, generated, texts)
+    ceiling, ceiling_notes = (None, 0) if family is None else refs.family.accuracy_at(family.scored_cells)
     sensitivity = condition_sensitivity(generated)
     row = {
         "FAD-VGGish": vggish,
@@ -77,6 +78,8 @@ def t2i_row(
         "sensitivity_cells": sensitivity.n_cells,
         "family_prompts": None if family is None else family.n_prompts,
         "family_notes": None if family is None else family.n_notes,
+        "family_ceiling_at_cells": ceiling,
+        "family_ceiling_notes": ceiling_notes,
         "n_notes": len(generated.notes),
         "n_instruments": len(tc_per),
     }

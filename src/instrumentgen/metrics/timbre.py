@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from instrumentgen.metrics.affinity import CELL_COLUMNS, Ensemble, check_same_dim, normalise_rows
 from instrumentgen.metrics.frechet import MetricInputError, check_embeddings
@@ -122,6 +123,13 @@ def condition_sensitivity(ensemble: Ensemble) -> Sensitivity:
 # ---------------------------------------------------------------- family accuracy (T2I)
 def read_family_notes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings ``[N, D]`` and NSynth family names ``[N]`` of a split's CLAP audio cache."""
+    z, cells = read_family_cells(path)
+    return z, cells["family"].to_numpy()
+
+
+def read_family_cells(path: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """Embeddings ``[N, D]`` of a split's CLAP audio cache and its notes' ``family`` (NSynth name),
+    ``pitch`` and ``velocity`` (``[N]`` rows; pitch and velocity -1 where the cache lacks them)."""
     from instrumentgen.features.cache import read_features
 
     meta, values = read_features(path)
@@ -139,7 +147,10 @@ def read_family_notes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             "not a CLAP audio cache of a split"
         )
     z = check_embeddings(np.asarray(values, dtype=np.float64), str(path))
-    return z, families
+    cells = pd.DataFrame({"family": families})
+    for column in CELL_COLUMNS:
+        cells[column] = table[column].to_numpy(np.int64) if column in table.columns else -1
+    return z, cells
 
 
 def family_classifier():
@@ -193,6 +204,9 @@ class PromptFamily:
     predicted: dict[str, int] = field(default_factory=dict)
 
 
+SCORED_CELL_COLUMNS = ["family", *CELL_COLUMNS]
+
+
 @dataclass(frozen=True)
 class FamilyAccuracy:
     """Hits over all notes of the scored prompts (None: no prompt names one family)."""
@@ -201,6 +215,8 @@ class FamilyAccuracy:
     n_prompts: int
     n_notes: int
     per_prompt: dict[str, PromptFamily]
+    scored_cells: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SCORED_CELL_COLUMNS))
+    """``family`` (the one its prompt names), ``pitch``, ``velocity`` of every scored note."""
 
 
 def prompt_family(text: str, known: tuple[str, ...]) -> tuple[str | None, str]:
@@ -219,7 +235,7 @@ def family_accuracy(
     classifier: FamilyClassifier, generated: Ensemble, texts: dict[str, str]
 ) -> FamilyAccuracy:
     """Family accuracy of every generated instrument (named by its prompt id; ``texts[id]`` its text)."""
-    per_prompt, hits, notes = {}, 0, 0
+    per_prompt, hits, notes, scored = {}, 0, 0, []
     for inst in generated.instruments():
         if inst.name not in texts:
             raise MetricInputError(f"{generated.label}: instrument {inst.name} has no prompt text")
@@ -233,5 +249,8 @@ def family_accuracy(
         n_hit = int((predicted == family).sum())
         per_prompt[inst.name] = PromptFamily(family, status, len(inst.z), n_hit / len(inst.z), counted)
         hits, notes = hits + n_hit, notes + len(inst.z)
-    scored = sum(p.family is not None for p in per_prompt.values())
-    return FamilyAccuracy(hits / notes if notes else None, scored, notes, per_prompt)
+        cells = pd.DataFrame(inst.cells, columns=CELL_COLUMNS)
+        scored.append(cells.assign(family=family)[SCORED_CELL_COLUMNS])
+    n_prompts = sum(p.family is not None for p in per_prompt.values())
+    cells = pd.concat(scored, ignore_index=True) if scored else pd.DataFrame(columns=SCORED_CELL_COLUMNS)
+    return FamilyAccuracy(hits / notes if notes else None, n_prompts, notes, per_prompt, cells)
