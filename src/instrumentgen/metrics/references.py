@@ -12,11 +12,16 @@ import numpy as np
 import pandas as pd
 
 from instrumentgen.generate.protocols import s2i_queries
-from instrumentgen.metrics.affinity import Ensemble, ReferenceAffinity
+from instrumentgen.metrics.affinity import CELL_COLUMNS, Ensemble, ReferenceAffinity
 from instrumentgen.metrics.clap_score import Templates
 from instrumentgen.metrics.embed_notes import read_embeddings
 from instrumentgen.metrics.frechet import MetricInputError
-from instrumentgen.metrics.timbre import FamilyClassifier, read_family_cells, read_family_notes
+from instrumentgen.metrics.timbre import (
+    SCORED_CELL_COLUMNS,
+    FamilyClassifier,
+    read_family_cells,
+    read_family_notes,
+)
 
 
 def load_ensemble(path: Path, label: str) -> Ensemble:
@@ -65,9 +70,9 @@ class FamilyReference:
         velocities where a family's real notes are few, and the classifier is weaker there."""
         if self.test_notes is None or cells.empty:
             return None, 0
-        key = ["family", "pitch", "velocity"]
-        wanted = cells[key].astype({"family": str, "pitch": np.int64, "velocity": np.int64}).drop_duplicates()
-        real = self.test_notes.merge(wanted, on=key, how="inner")
+        types = {"family": str, **dict.fromkeys(CELL_COLUMNS, np.int64)}
+        wanted = cells[SCORED_CELL_COLUMNS].astype(types).drop_duplicates()
+        real = self.test_notes.merge(wanted, on=SCORED_CELL_COLUMNS, how="inner")
         return (float(real["correct"].mean()) if len(real) else None), len(real)
 
     def as_dict(self) -> dict[str, Any]:
