@@ -15,8 +15,9 @@ NON_TRAJECTORY = ("checkpoint_every", "log_every", "valid_every", "compile", "th
 
 # train.precision: auto = bf16 autocast on CUDA, fp32 on a CPU (the paper profile); native = bf16 wherever
 # the hardware multiplies bfloat16 natively (CUDA, or a CPU with AVX512-BF16 or AMX), fp32 elsewhere (the
-# tiny profile: measured 1.65x faster training steps on the 2-core AMD EPYC, where bf16 matmuls run 4-7x
-# faster than fp32; a CPU without those instructions emulates bf16 and would be slower than fp32).
+# tiny profile: 1.8x faster training steps on the 2-core AMD EPYC in the training benchmark, where bf16
+# matmuls run 4-7x faster than fp32; a CPU without those instructions emulates bf16, unmeasured here, so
+# it stays on fp32).
 PRECISIONS = ("auto", "native", "bf16", "fp32")
 NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
